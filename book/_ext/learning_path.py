@@ -1,0 +1,170 @@
+"""The learning path as data: every page's front matter, read in table-of-contents order.
+
+Each page declares `minutes`, `level`, `prerequisites` (docnames of other pages, e.g.
+`book/basics/anatomy`) and `objectives` — Markdown pages in their YAML front matter, notebooks in
+their `metadata.course`. `render()` turns that into the learning-path page, so the path can never
+disagree with the pages, and `problems()` lists every prerequisite that names no real page.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TOC = ROOT / "book" / "_toc.yml"
+OUTPUT = ROOT / "book" / "learning-path.md"
+#: Pages that describe the path itself rather than teach; they carry no front matter.
+UNTRACKED = {"book/intro", "book/learning-path", "glossary"}
+LEVELS = ("beginner", "intermediate", "advanced")
+
+
+@dataclass
+class Page:
+    docname: str
+    part: str
+    title: str
+    minutes: int
+    level: str
+    prerequisites: list[str] = field(default_factory=list)
+    objectives: list[str] = field(default_factory=list)
+
+
+def toc_entries(toc_path: Path = TOC) -> list[tuple[str, str]]:
+    """(part caption, docname) for every file in the table of contents, in reading order."""
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    entries: list[tuple[str, str]] = [("", toc["root"])]
+
+    def walk(items: list[dict[str, Any]], part: str) -> None:
+        for item in items:
+            if "file" in item:
+                entries.append((part, item["file"]))
+            for key in ("sections", "chapters"):
+                walk(item.get(key, []), part)
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []), part.get("caption", ""))
+    return entries
+
+
+def source_of(docname: str, root: Path = ROOT) -> Path:
+    for suffix in (".md", ".ipynb"):
+        path = root / f"{docname}{suffix}"
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"no page {docname}.md or {docname}.ipynb")
+
+
+def front_matter(path: Path) -> tuple[dict[str, Any], str]:
+    """(metadata, title) of a Markdown page or a notebook."""
+    if path.suffix == ".ipynb":
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        meta = nb.get("metadata", {}).get("course", {})
+        lines = [ln for c in nb["cells"] if c["cell_type"] == "markdown" for ln in "".join(c["source"]).splitlines()]
+    else:
+        text = path.read_text(encoding="utf-8")
+        meta = {}
+        if text.startswith("---\n"):
+            end = text.index("\n---", 4)
+            meta = yaml.safe_load(text[4:end]) or {}
+            text = text[end + 4:]
+        lines = text.splitlines()
+    title = next((ln.lstrip("# ").strip() for ln in lines if ln.startswith("# ")), path.stem)
+    return meta, title
+
+
+def pages(toc_path: Path = TOC, root: Path = ROOT) -> list[Page]:
+    result = []
+    for part, docname in toc_entries(toc_path):
+        if docname in UNTRACKED:
+            continue
+        meta, title = front_matter(source_of(docname, root))
+        result.append(
+            Page(
+                docname=docname,
+                part=part,
+                title=title,
+                minutes=int(meta.get("minutes", 0)),
+                level=str(meta.get("level", "")),
+                prerequisites=list(meta.get("prerequisites", []) or []),
+                objectives=list(meta.get("objectives", []) or []),
+            )
+        )
+    return result
+
+
+def problems(toc_path: Path = TOC, root: Path = ROOT) -> list[str]:
+    """Everything wrong with the path: missing front matter, unknown prerequisites, cycles."""
+    found = pages(toc_path, root)
+    known = {p.docname for p in found} | UNTRACKED
+    order = {p.docname: i for i, p in enumerate(found)}
+    issues = []
+    for page in found:
+        if page.minutes <= 0:
+            issues.append(f"{page.docname}: front matter needs 'minutes' (a positive number)")
+        if page.level not in LEVELS:
+            issues.append(f"{page.docname}: 'level' must be one of {', '.join(LEVELS)}")
+        if not page.objectives:
+            issues.append(f"{page.docname}: front matter needs at least one objective")
+        for prereq in page.prerequisites:
+            if prereq not in known:
+                issues.append(f"{page.docname}: prerequisite {prereq!r} is not a page of the book")
+            elif prereq in order and order[prereq] >= order[page.docname]:
+                issues.append(f"{page.docname}: prerequisite {prereq!r} comes later in the book")
+    return issues
+
+
+def _link(docname: str, current: str = "book/learning-path") -> str:
+    # {doc} paths are relative to the current document unless they start with '/' (source root).
+    return f"{{doc}}`/{docname}`"
+
+
+def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
+    found = pages(toc_path, root)
+    total = sum(p.minutes for p in found)
+    out = [
+        "# The learning path",
+        "",
+        "<!-- Generated from each page's front matter by book/_ext/learning_path.py; do not edit. -->",
+        "",
+        f"The whole course takes about **{total // 60} h {total % 60:02d} min**. Each page lists how long it takes,",
+        "its level and what to read first; labs are marked 🧪. Follow the parts in order, or jump to what you",
+        "need and read its prerequisites first.",
+        "",
+    ]
+    part = None
+    for page in found:
+        if page.part != part:
+            part = page.part
+            minutes = sum(p.minutes for p in found if p.part == part)
+            out += [f"## {part} ({minutes} min)", ""]
+        lab = "🧪 " if page.docname.startswith("book/labs/") else ""
+        prereqs = ", ".join(_link(p) for p in page.prerequisites) or "none"
+        out += [
+            f"### {lab}{_link(page.docname)}",
+            "",
+            f"*{page.minutes} min · {page.level} · prerequisites: {prereqs}*",
+            "",
+        ]
+        out += [f"- {objective}" for objective in page.objectives]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write(toc_path: Path = TOC, root: Path = ROOT, output: Path = OUTPUT) -> bool:
+    """Write the page if its content changed; return whether it did."""
+    text = render(toc_path, root)
+    if output.exists() and output.read_text(encoding="utf-8") == text:
+        return False
+    output.write_text(text, encoding="utf-8")
+    return True
+
+
+if __name__ == "__main__":
+    write()
+    for problem in problems():
+        print(problem)

@@ -1,0 +1,1 @@
+"""Subcommands of the `jwtlab` CLI, one module each (see `jwtlab.cli`)."""
