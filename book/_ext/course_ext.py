@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import learning_path
 from sphinx.application import Sphinx
 from sphinx.config import Config
-
-import learning_path
 
 
 def _regenerate(app: Sphinx, config: Config) -> None:

@@ -188,3 +188,9 @@ def jwks(*keys: DemoKey) -> dict[str, list[JWK]]:
 def all_demo_keys() -> list[DemoKey]:
     """The course's default keys, one per algorithm family."""
     return [rsa_key(0), ed25519_key(), p256_key()]
+
+
+def weak_secret_wordlist() -> list[str]:
+    """The small wordlist shipped for the offline HMAC-cracking demos (checklist B.3)."""
+    text = resources.files("jwtlab").joinpath("data/weak-secrets.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line and not line.startswith("#")]

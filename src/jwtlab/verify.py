@@ -31,7 +31,7 @@ from jwt.algorithms import get_default_algorithms
 from . import b64
 from .reasons import REASONS
 
-__all__ = ["TokenRejected", "KeySet", "verify_token", "DEFAULT_MAX_SIZE"]
+__all__ = ["TokenRejected", "KeySet", "SignedParts", "verify_signature", "verify_token", "DEFAULT_MAX_SIZE"]
 
 #: Tokens longer than this (characters) are rejected before any decoding (checklist B.14).
 DEFAULT_MAX_SIZE = 8192
@@ -244,6 +244,11 @@ def _json_object(segment: str, what: str, header: dict[str, Any] | None = None) 
         raw = b64.decode(segment)
     except ValueError as exc:
         raise TokenRejected("malformed", f"The {what} segment is {exc}.", header=header) from None
+    return parse_json_object(raw, what, header)
+
+
+def parse_json_object(raw: bytes, what: str = "claims", header: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Strict UTF-8 → JSON without duplicate names, NaN or lone surrogates → an object, else TokenRejected."""
     if raw.startswith(b"\xef\xbb\xbf") or b"\x00" in raw:
         raise TokenRejected("not_utf8", f"The {what} is not plain UTF-8 (a byte-order mark or UTF-16/32).", header=header)
     try:
@@ -296,36 +301,37 @@ def _check_settings(algorithms: Any, issuer: Any, audience: Any, leeway: Any) ->
     return allowed
 
 
-def verify_token(
+@dataclass(frozen=True)
+class SignedParts:
+    """What `verify_signature` proves: this header and payload were signed by a trusted key."""
+
+    header: dict[str, Any]
+    payload: bytes
+    alg: str
+    kid: str | None
+
+
+def verify_signature(
     token: str | bytes,
     keys: Any,
     *,
-    issuer: str | None,
-    audience: str | None,
     algorithms: Collection[str],
-    leeway: float = 60,
-    required: Collection[str] = ("exp", "iat", "iss", "aud", "sub"),
-    max_lifetime: float | None = None,
     typ: str | None = None,
-    now: float | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
-) -> dict[str, Any]:
-    """Verify a compact JWS and its claims; return the claims or raise `TokenRejected`.
+) -> SignedParts:
+    """Check shape, header and signature only; return the signed header and raw payload bytes.
 
-    `keys`: a `KeySet`, JWKS dict, JWK dict, key object, demo key or HMAC secret (see `KeySet`).
-    `issuer` / `audience`: exact values this verifier trusts (None skips the check — diagnostic tools only).
-    `algorithms`: the allowlist; `none` is never allowed, and a key is only used with its own algorithm family.
-    `typ`: if set, the header's `typ` must match (e.g. "at+jwt" for RFC 9068 access tokens).
-    `now`: seconds since the epoch (the course passes `jwtlab.clock.now()`); defaults to the wall clock.
+    `verify_token` builds on this. Diagnostic tools use it alone to report signature validity
+    separately from claim validity (and to verify JWS whose payload is not a JWT claims set).
+    Raises `TokenRejected` for every failure.
     """
     header: dict[str, Any] | None = None
-    claims: dict[str, Any] | None = None
     try:
         try:
-            allowed = _check_settings(algorithms, issuer, audience, leeway)
+            allowed = _check_settings(algorithms, None, None, 0)
             key_set = KeySet.of(keys)
         except (ValueError, TypeError, KeyError) as exc:
-            raise TokenRejected("misconfigured", f"verify_token was called with unusable settings: {exc}") from None
+            raise TokenRejected("misconfigured", f"The verifier was called with unusable settings: {exc}") from None
 
         # 1. Size and shape, before any decoding (checklist B.14, RFC 8725 revision: strict compact form).
         if isinstance(token, bytes):
@@ -344,7 +350,7 @@ def verify_token(
             if dots != 2:
                 raise TokenRejected("malformed", f"A compact JWS has three segments; this token has {dots + 1}.")
             raise TokenRejected("malformed", "The token has characters outside base64url (A-Z a-z 0-9 - _) or an empty segment.")
-        header_b64, claims_b64, signature_b64 = token.split(".")
+        header_b64, payload_b64, signature_b64 = token.split(".")
 
         # 2. The header: the verifier, not the token, chooses the algorithm and the key.
         header = _json_object(header_b64, "header")
@@ -375,10 +381,7 @@ def verify_token(
         if not candidates:
             raise TokenRejected("kid_unknown", f"No trusted key has kid {kid[:64]!r}.", header=header)
         family = _FAMILY[alg]
-        usable = [
-            e for e in candidates
-            if e.family == family and e.alg in (None, alg)
-        ]
+        usable = [e for e in candidates if e.family == family and e.alg in (None, alg)]
         if not usable:
             bound = ", ".join(sorted({e.alg or e.family for e in candidates}))
             raise TokenRejected(
@@ -395,23 +398,58 @@ def verify_token(
         # 3. The signature, over the exact bytes received.
         try:
             signature = b64.decode(signature_b64)
+            payload = b64.decode(payload_b64)
         except ValueError as exc:
-            raise TokenRejected("malformed", f"The signature segment is {exc}.", header=header) from None
-        claims = _json_object(claims_b64, "claims", header)
-        signing_input = f"{header_b64}.{claims_b64}".encode("ascii")
+            raise TokenRejected("malformed", f"A segment is {exc}.", header=header) from None
+        signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
         algorithm = _ALGORITHMS[alg]
         if not any(algorithm.verify(signing_input, e.key, signature) for e in usable):
-            raise TokenRejected("bad_signature", "The signature does not verify with the trusted key.", header=header, claims=claims)
+            raise TokenRejected("bad_signature", "The signature does not verify with the trusted key.", header=header)
+        return SignedParts(header, payload, alg, kid)
+    except TokenRejected:
+        raise
+    except Exception as exc:  # fail closed: any surprise is a rejection, never a 500 (checklist B.16)
+        raise TokenRejected("malformed", f"The token could not be processed ({type(exc).__name__}).", header=header) from None
 
-        # 4. The claims, now that they are authentic.
-        _check_claims(claims, header, issuer=issuer, audience=audience, leeway=leeway, required=required,
+
+def verify_token(
+    token: str | bytes,
+    keys: Any,
+    *,
+    issuer: str | None,
+    audience: str | None,
+    algorithms: Collection[str],
+    leeway: float = 60,
+    required: Collection[str] = ("exp", "iat", "iss", "aud", "sub"),
+    max_lifetime: float | None = None,
+    typ: str | None = None,
+    now: float | None = None,
+    max_size: int = DEFAULT_MAX_SIZE,
+) -> dict[str, Any]:
+    """Verify a compact JWS and its claims; return the claims or raise `TokenRejected`.
+
+    `keys`: a `KeySet`, JWKS dict, JWK dict, key object, demo key or HMAC secret (see `KeySet`).
+    `issuer` / `audience`: exact values this verifier trusts (None skips the check — diagnostic tools only).
+    `algorithms`: the allowlist; `none` is never allowed, and a key is only used with its own algorithm family.
+    `typ`: if set, the header's `typ` must match (e.g. "at+jwt" for RFC 9068 access tokens).
+    `now`: seconds since the epoch (the course passes `jwtlab.clock.now()`); defaults to the wall clock.
+    """
+    try:
+        _check_settings(algorithms, issuer, audience, leeway)
+    except (ValueError, TypeError) as exc:
+        raise TokenRejected("misconfigured", f"verify_token was called with unusable settings: {exc}") from None
+    signed = verify_signature(token, keys, algorithms=algorithms, typ=typ, max_size=max_size)
+    claims: dict[str, Any] | None = None
+    try:
+        claims = parse_json_object(signed.payload, "claims", signed.header)
+        _check_claims(claims, signed.header, issuer=issuer, audience=audience, leeway=leeway, required=required,
                       max_lifetime=max_lifetime, now=time.time() if now is None else now)
         return claims
     except TokenRejected:
         raise
-    except Exception as exc:  # fail closed: any surprise is a rejection, never a 500 (checklist B.16)
+    except Exception as exc:  # fail closed (checklist B.16)
         raise TokenRejected(
-            "malformed", f"The token could not be processed ({type(exc).__name__}).", header=header, claims=claims
+            "malformed", f"The claims could not be processed ({type(exc).__name__}).", header=signed.header, claims=claims
         ) from None
 
 
