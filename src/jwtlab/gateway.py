@@ -1,0 +1,498 @@
+"""The course's API gateway: validate the access token once at the edge, forward a trustworthy identity.
+
+Why each rule (the course bar, `gateway-feature-bar.md`):
+
+* Every identity header a client sends (`x-user*`, `x-auth-*`, `x-forwarded-user*`, `x-jwt-*`, ...) is
+  *deleted* on every route before anything else, then the gateway *sets* its own. Envoy appends, so a
+  client-sent header survives next to the real one; a service that reads the first one is fooled.
+* An unmatched route is denied (404), never passed through unverified.
+* Exactly one token per request: a token in the header *and* the query or a cookie is 400
+  `invalid_request` — two tokens invite one component to check one and another to use the other.
+* The size cap applies before any decoding; verification is `verify_token` with the issuer's keys from
+  the caching `JwksClient` (exact `iss`, `aud` per route, algorithm allowlist, `typ: at+jwt`, 60 s leeway).
+* Errors follow RFC 6750 and carry a stable `reason` in a JSON body; no token is ever logged.
+* Forwarding per route: claim headers, or (default) a short-lived internal JWT the gateway signs with
+  its own key (`iss` = the gateway, `aud` = the upstream service, ≤ 5 min, never past the original `exp`),
+  published on the gateway's own `/.well-known/jwks.json`. The original token does not travel further.
+* Throughput: one aiohttp session with keep-alive created in the lifespan (httpx costs 4-7 ms of CPU per
+  forwarded request here), a raw ASGI proxy path, and an optional LRU of verified tokens keyed by the
+  token's SHA-256, never used past `exp` nor after the signing key left the issuer's JWKS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+import urllib.parse
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import aiohttp
+import jwt
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from yarl import URL
+
+from . import b64
+from .jwks import JwksClient, JwksUnavailable, verify_with
+from .keys import DemoKey, ed25519_key
+from .verify import TokenRejected
+
+__all__ = ["Route", "GatewayConfig", "Gateway", "create_gateway", "GATEWAY_ISSUER", "CLAIM_HEADERS"]
+
+log = logging.getLogger("jwtlab.gateway")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+#: The gateway's own issuer name for the internal tokens it signs.
+GATEWAY_ISSUER = "https://gateway.course.example"
+
+#: Claim → header, for routes that forward identity as headers (every name starts with a stripped prefix).
+CLAIM_HEADERS = {"sub": "x-user-sub", "scope": "x-user-scope", "client_id": "x-user-client-id", "iss": "x-user-iss"}
+
+#: Hop-by-hop headers (RFC 9110 §7.6.1) and headers the gateway recomputes: never forwarded either way.
+_HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection", b"te",
+    b"trailer", b"transfer-encoding", b"upgrade", b"host", b"content-length",
+})
+
+_OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"})
+
+
+@dataclass(frozen=True)
+class Route:
+    """One upstream behind a path prefix.
+
+    `audience`: the `aud` a token must contain to use this route. `service`: the upstream's name, the
+    `aud` of the internal token (defaults to `audience`). `scopes`: all required. `forward`:
+    "internal_jwt" (default), "claims" (headers; only for services reachable solely through the gateway)
+    or "token" (pass the original token through — only when asked for). `auth="none"` makes a public
+    route (no token needed, no identity forwarded).
+    """
+
+    prefix: str
+    upstream: str
+    audience: str | None = None
+    service: str | None = None
+    scopes: tuple[str, ...] = ()
+    forward: Literal["internal_jwt", "claims", "token"] = "internal_jwt"
+    auth: Literal["jwt", "none"] = "jwt"
+    strip_prefix: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.prefix.startswith("/") or (self.prefix != "/" and self.prefix.endswith("/")):
+            raise ValueError(f"route prefix {self.prefix!r} must start with '/' and not end with one")
+        if self.auth == "jwt" and not self.audience:
+            raise ValueError(f"route {self.prefix!r} verifies tokens, so it needs an audience")
+        if self.forward not in ("internal_jwt", "claims", "token"):
+            raise ValueError(f"unknown forwarding mode {self.forward!r}")
+
+    def matches(self, path: str) -> bool:
+        return self.prefix == "/" or path == self.prefix or path.startswith(self.prefix + "/")
+
+
+@dataclass
+class GatewayConfig:
+    """Everything the gateway needs; defaults are the course's recommended settings."""
+
+    issuer: str
+    jwks_url: str
+    routes: list[Route] = field(default_factory=list)
+    algorithms: tuple[str, ...] = ("EdDSA",)
+    typ: str | None = "at+jwt"
+    leeway: float = 60
+    max_lifetime: float | None = 3600
+    max_token_size: int = 8192
+    max_body: int = 1 << 20
+    identity_header_prefixes: tuple[str, ...] = ("x-user", "x-auth-", "x-forwarded-user", "x-jwt-", "x-gateway-")
+    realm: str = "jwt-course"
+    hide_descriptions: bool = False
+    token_cache_size: int = 0
+    internal_issuer: str = GATEWAY_ISSUER
+    internal_key: DemoKey = field(default_factory=lambda: ed25519_key("gateway"))
+    internal_ttl: int = 300
+    accept_query_token: bool = False
+    accept_cookie_token: bool = False
+    upstream_timeout: float = 10.0
+    clock: Callable[[], float] = time.time
+    jwks_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        prefixes = tuple(p.lower() for p in self.identity_header_prefixes)
+        unstripped = [h for h in CLAIM_HEADERS.values() if not h.startswith(prefixes)]
+        if unstripped:
+            # A header the gateway emits but does not strip could be forged by a client.
+            raise ValueError(f"claim headers {unstripped} are not covered by identity_header_prefixes")
+        self.identity_header_prefixes = prefixes
+
+
+@dataclass
+class GatewayCounters:
+    allowed: int = 0
+    denied: Counter[str] = field(default_factory=Counter)
+    cache_hits: int = 0
+    stripped_headers: int = 0
+
+
+class _Deny(Exception):
+    def __init__(self, status: int, reason: str, description: str, *, error: str | None = None,
+                 headers: Iterable[tuple[str, str]] = (), log_fields: dict[str, Any] | None = None) -> None:
+        super().__init__(description)
+        self.status, self.reason, self.description, self.error = status, reason, description, error
+        self.headers = list(headers)
+        self.log_fields = log_fields or {}
+
+
+def _quoted(text: str) -> str:
+    """A value safe inside an RFC 9110 quoted-string: printable ASCII, no quote or backslash."""
+    return "".join(c for c in text if " " <= c <= "~" and c not in '"\\')[:200]
+
+
+def _header_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    if all(" " <= c <= "~" for c in text):
+        return text
+    return urllib.parse.quote(text, safe=" !#$&'()*+,/:;=?@[]~")
+
+
+class Gateway:
+    """The gateway's state and its raw-ASGI proxy path (`create_gateway` wraps it in a FastAPI app)."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.routes: list[Route] = []
+        self.set_routes(config.routes)
+        self.counters = GatewayCounters()
+        self.jwks = JwksClient(config.jwks_url, clock=config.clock, **config.jwks_options)
+        self.session: aiohttp.ClientSession | None = None
+        self._cache: OrderedDict[tuple[bytes, str], tuple[dict[str, Any], float, str | None]] = OrderedDict()
+        self._internal_cache: OrderedDict[tuple[bytes, str], tuple[str, float]] = OrderedDict()
+        self._prefixes = tuple(p.encode("latin-1") for p in config.identity_header_prefixes)
+        key = config.internal_key
+        self._internal_headers = {"kid": key.kid, "typ": "at+jwt"}
+
+    def set_routes(self, routes: Iterable[Route]) -> None:
+        """Replace the routing table (longest prefix wins). Used to register services started later."""
+        self.routes = sorted(routes, key=lambda r: len(r.prefix), reverse=True)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=60, ttl_dns_cache=None),
+            timeout=aiohttp.ClientTimeout(total=self.config.upstream_timeout),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        )
+        await self.jwks.start()
+
+    async def close(self) -> None:
+        await self.jwks.close()
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    def own_jwks(self) -> dict[str, Any]:
+        return {"keys": [self.config.internal_key.public_jwk()]}
+
+    def metrics(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "allowed": c.allowed, "denied": dict(sorted(c.denied.items())), "cache_hits": c.cache_hits,
+            "stripped_headers": c.stripped_headers, "jwks": self.jwks.counters.as_dict(), "ready": self.jwks.ready,
+        }
+
+    # -- step 0: identity headers ----------------------------------------------------------------
+
+    def strip_identity_headers(self, scope: Scope) -> None:
+        """Delete every client-sent identity header, on every path, before anything reads them."""
+        headers = scope.get("headers") or []
+        kept = [(k, v) for k, v in headers if not k.lower().startswith(self._prefixes)]
+        if len(kept) != len(headers):
+            self.counters.stripped_headers += len(headers) - len(kept)
+            scope["headers"] = kept
+
+    # -- the proxy path ---------------------------------------------------------------------------
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            route = self._route(scope)
+            token, source = self._token(scope) if route.auth == "jwt" else (None, None)
+            claims: dict[str, Any] | None = None
+            digest = b""
+            if route.auth == "jwt":
+                assert token is not None
+                digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
+                claims = await self._verify(token, digest, route)
+                self._check_scopes(claims, route)
+            body = await self._body(receive)
+            await self._forward(scope, send, route, body, claims, token, source, digest)
+            self.counters.allowed += 1
+        except _Deny as deny:
+            self.counters.denied[deny.reason] += 1
+            if deny.status >= 500 or deny.log_fields:
+                log.info("denied %s %s: reason=%s %s", scope.get("method"), scope.get("path", "")[:200],
+                         deny.reason, " ".join(f"{k}={v}" for k, v in deny.log_fields.items()))
+            await self._deny(send, deny)
+
+    def _route(self, scope: Scope) -> Route:
+        path: str = scope["path"]
+        raw = scope.get("raw_path") or path.encode()
+        segments = path.split("/")
+        if ".." in segments or "." in segments or "\\" in path or b"%2f" in raw.lower() or b"%5c" in raw.lower():
+            raise _Deny(400, "bad_path", "The path contains dot segments or encoded slashes.", error="invalid_request")
+        for route in self.routes:
+            if route.matches(path):
+                return route
+        raise _Deny(404, "route_not_found", "No route matches this path; the gateway denies by default.")
+
+    def _token(self, scope: Scope) -> tuple[str, str]:
+        found: list[tuple[str, str]] = []
+        malformed = False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credentials = value.decode("latin-1").strip().partition(" ")
+                if scheme.lower() == "bearer":
+                    credentials = credentials.strip()
+                    if not credentials or " " in credentials:
+                        malformed = True
+                    found.append((credentials, "header"))
+            elif name == b"cookie" and b"access_token" in value:
+                for part in value.decode("latin-1").split(";"):
+                    cname, _, cvalue = part.strip().partition("=")
+                    if cname == "access_token":
+                        found.append((cvalue, "cookie"))
+        query = scope.get("query_string") or b""
+        if b"access_token" in query:
+            for qname, qvalue in urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if qname == "access_token":
+                    found.append((qvalue, "query"))
+        if len(found) > 1:
+            raise _Deny(400, "multiple_tokens", "Send exactly one token, in the Authorization header only.",
+                        error="invalid_request")
+        if malformed:
+            raise _Deny(400, "malformed_authorization", "The Authorization header must be 'Bearer <token>'.",
+                        error="invalid_request")
+        if not found:
+            raise _Deny(401, "no_token", "This route needs a bearer token.")
+        token, source = found[0]
+        if (source == "query" and not self.config.accept_query_token) or (
+            source == "cookie" and not self.config.accept_cookie_token
+        ):
+            raise _Deny(400, "token_location", f"Tokens in the {source} are not accepted; use the Authorization header.",
+                        error="invalid_request")
+        if len(token) > self.config.max_token_size:  # before any decoding
+            raise _Deny(401, "too_large", f"The token is longer than {self.config.max_token_size} characters.",
+                        error="invalid_token")
+        return token, source
+
+    async def _verify(self, token: str, digest: bytes, route: Route) -> dict[str, Any]:
+        cfg = self.config
+        assert route.audience is not None
+        now = cfg.clock()
+        cache_key = (digest, route.audience)
+        if cfg.token_cache_size:
+            hit = self._cache.get(cache_key)
+            if hit is not None:
+                claims, exp, kid = hit
+                if now < exp and (kid is None or kid in self.jwks.kids) and self.jwks.ready:
+                    self._cache.move_to_end(cache_key)
+                    self.counters.cache_hits += 1
+                    return claims
+                del self._cache[cache_key]
+        try:
+            claims = await verify_with(
+                self.jwks, token, issuer=cfg.issuer, audience=route.audience, algorithms=cfg.algorithms, typ=cfg.typ,
+                leeway=cfg.leeway, max_lifetime=cfg.max_lifetime, now=now, max_size=cfg.max_token_size,
+            )
+        except JwksUnavailable as exc:
+            raise _Deny(503, exc.reason, exc.message, error="temporarily_unavailable",
+                        headers=[("retry-after", str(exc.retry_after))]) from None
+        except TokenRejected as exc:
+            raise _Deny(401, exc.reason, exc.message, error="invalid_token", log_fields=exc.log_fields()) from None
+        if cfg.token_cache_size:
+            # Remember which key vouched for the token, so a cached entry dies with its key (revocation).
+            kid = json.loads(b64.decode(token.split(".", 1)[0])).get("kid")  # already verified: well-formed
+            self._cache[cache_key] = (claims, float(claims["exp"]), kid if isinstance(kid, str) else None)
+            while len(self._cache) > cfg.token_cache_size:
+                self._cache.popitem(last=False)
+        return claims
+
+    def _check_scopes(self, claims: dict[str, Any], route: Route) -> None:
+        if not route.scopes:
+            return
+        granted = claims.get("scope")
+        have = set(granted.split()) if isinstance(granted, str) else set(claims.get("scp") or [])
+        missing = [s for s in route.scopes if s not in have]
+        if missing:
+            raise _Deny(403, "insufficient_scope", f"This route needs the scope(s) {' '.join(route.scopes)}.",
+                        error="insufficient_scope", log_fields={"sub": claims.get("sub"), "jti": claims.get("jti")})
+
+    async def _body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.config.max_body:
+                raise _Deny(413, "body_too_large", f"The request body exceeds {self.config.max_body} bytes.",
+                            error="invalid_request")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return b"".join(chunks)
+
+    def internal_token(self, claims: dict[str, Any], service: str, digest: bytes = b"") -> str:
+        """A short-lived token for one upstream: the gateway vouches for the identity it verified."""
+        cfg = self.config
+        now = cfg.clock()
+        key = (digest, service)
+        if cfg.token_cache_size and digest:
+            hit = self._internal_cache.get(key)
+            if hit is not None and now < hit[1] - 60:
+                return hit[0]
+        exp = int(min(now + cfg.internal_ttl, claims["exp"]))
+        payload = {
+            "iss": cfg.internal_issuer, "sub": claims["sub"], "aud": service, "iat": int(now), "exp": exp,
+            "jti": secrets.token_urlsafe(12), "scope": claims.get("scope", ""), "src_iss": claims.get("iss"),
+        }
+        if "client_id" in claims:
+            payload["client_id"] = claims["client_id"]
+        token = jwt.encode(payload, cfg.internal_key.signing_key, algorithm=cfg.internal_key.alg,
+                           headers=self._internal_headers)
+        if cfg.token_cache_size and digest:
+            self._internal_cache[key] = (token, exp)
+            while len(self._internal_cache) > cfg.token_cache_size:
+                self._internal_cache.popitem(last=False)
+        return token
+
+    async def _forward(self, scope: Scope, send: Send, route: Route, body: bytes, claims: dict[str, Any] | None,
+                       token: str | None, source: str | None, digest: bytes) -> None:
+        assert self.session is not None, "the gateway was not started (lifespan)"
+        headers: list[tuple[str, str]] = []
+        for name, value in scope["headers"]:
+            if name in _HOP_BY_HOP or name == b"authorization":
+                continue
+            if name == b"cookie" and source == "cookie":
+                continue
+            headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        if claims is not None:
+            if route.forward == "internal_jwt":
+                service = route.service or route.audience or ""
+                headers.append(("authorization", "Bearer " + self.internal_token(claims, service, digest)))
+            elif route.forward == "claims":
+                headers.extend((h, _header_value(claims[c])) for c, h in CLAIM_HEADERS.items() if c in claims)
+            else:
+                headers.append(("authorization", "Bearer " + (token or "")))
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if route.strip_prefix and route.prefix != "/":
+            raw_path = raw_path[len(route.prefix):] or b"/"
+        query = scope.get("query_string") or b""
+        if source == "query":
+            query = urllib.parse.urlencode(
+                [(k, v) for k, v in urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+                 if k != "access_token"]).encode()
+        target = route.upstream.rstrip("/") + raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        try:
+            async with self.session.request(scope["method"], URL(target, encoded=True), headers=headers,
+                                            data=body or None, allow_redirects=False) as resp:
+                payload = await resp.read()
+                out = [(k, v) for k, v in resp.raw_headers if k.lower() not in _HOP_BY_HOP]
+                status = resp.status
+        except TimeoutError:
+            raise _Deny(504, "upstream_timeout", "The upstream service did not answer in time.",
+                        error="temporarily_unavailable") from None
+        except aiohttp.ClientError:
+            raise _Deny(502, "upstream_unavailable", "The upstream service could not be reached.",
+                        error="temporarily_unavailable") from None
+        out.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _deny(self, send: Send, deny: _Deny) -> None:
+        cfg = self.config
+        body: dict[str, Any] = {"error": deny.error or {404: "not_found", 401: "unauthorized"}.get(deny.status, "denied"),
+                                "reason": deny.reason}
+        if not cfg.hide_descriptions:
+            body["error_description"] = deny.description
+        headers = [(k.encode(), v.encode()) for k, v in deny.headers]
+        if deny.status in (400, 401, 403):
+            params = [f'realm="{_quoted(cfg.realm)}"']
+            if deny.error and deny.reason != "no_token":
+                params.append(f'error="{deny.error}"')
+                if not cfg.hide_descriptions:
+                    params.append(f'error_description="{_quoted(deny.description)}"')
+            if deny.error == "insufficient_scope":
+                params.append(f'scope="{_quoted(deny.description.split("scope(s) ")[-1].rstrip("."))}"')
+            if deny.status != 400 or deny.error == "invalid_request":
+                headers.append((b"www-authenticate", ("Bearer " + ", ".join(params)).encode()))
+        data = json.dumps(body).encode()
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                    (b"cache-control", b"no-store")]
+        await send({"type": "http.response.start", "status": deny.status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+
+class _GatewayMiddleware:
+    """Outermost user middleware: strip identity headers on every request, then proxy or serve own paths."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], gateway: Gateway) -> None:
+        self.app, self.gateway = app, gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            self.gateway.strip_identity_headers(scope)
+            if scope["type"] == "http" and scope["path"] not in _OWN_PATHS:
+                await self.gateway.handle(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_gateway(config: GatewayConfig, **overrides: Any) -> FastAPI:
+    """The gateway as an ASGI app; `app.state.gateway` exposes counters, routes and the JWKS client."""
+    if overrides:
+        config = replace(config, **overrides)
+    gateway = Gateway(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.close()
+
+    app = FastAPI(title="gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.gateway = gateway
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        ready = gateway.jwks.ready
+        return JSONResponse({"ready": ready, "reason": None if ready else "jwks_not_loaded"},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> dict[str, Any]:
+        return gateway.metrics()
+
+    @app.get("/.well-known/jwks.json")
+    async def jwks() -> JSONResponse:
+        return JSONResponse(gateway.own_jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    app.add_middleware(_GatewayMiddleware, gateway=gateway)
+    return app
