@@ -143,9 +143,10 @@ class IdentityProvider:
     ) -> str:
         """Mint an access token now (used by the token endpoint, and directly by tests and benchmarks)."""
         assert self.rotation is not None
-        now = int(self.clock())
+        moment = self.clock()
+        now = int(moment)
         lifetime = self.token_lifetime if lifetime is None else lifetime
-        key = self.rotation.signing_key(now)
+        key = self.rotation.signing_key(moment)
         claims = {
             "iss": self.issuer, "sub": sub, "aud": audience, "scope": scope, "client_id": client_id,
             "iat": now, "exp": now + lifetime, "jti": secrets.token_urlsafe(12), **(extra or {}),
