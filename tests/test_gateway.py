@@ -193,3 +193,38 @@ def test_a_parameter_twice_is_invalid_request(stack: DemoStack) -> None:
     r = httpx.post(stack.idp_service.url + "/token", content=b"grant_type=password&grant_type=client_credentials",
                    headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+
+
+def test_several_issuers_each_with_its_own_keys_and_allowlist() -> None:
+    from jwtlab.gateway import Issuer, Route
+    from jwtlab.idp import create_idp
+    from jwtlab.keys import rsa_key
+    from jwtlab.rotation import KeyRotation
+    from jwtlab.services import start
+    from jwtlab.stack import demo_routes
+
+    clock = Clock()
+    rsa_idp = IdentityProvider(clock=clock.now, issuer="https://partner.example",
+                               rotation=KeyRotation(clock=clock.now, key_factory=lambda g: rsa_key(g % 4)))
+    rsa_idp.faults.jwks_status = 500  # cold: the partner's keys cannot be fetched yet
+    with start(create_idp(rsa_idp), name="partner-idp") as partner:
+        extra = Issuer("https://partner.example", partner.url + "/.well-known/jwks.json", ("RS256",))
+
+        def routes(urls: dict[str, str]) -> list[Route]:
+            return [*demo_routes(urls), Route("/partner", urls["orders"], audience="orders-api", service="orders",
+                                              issuer="https://partner.example")]
+
+        with demo_stack(clock=clock, more_issuers=(extra,), routes=routes,
+                        jwks_options={"tick": 0.05, "backoff_base": 0.01}) as stack:
+            assert httpx.get(stack.gateway.url + "/readyz").status_code == 503  # every issuer must be loaded
+            rsa_idp.faults.clear()
+            for _ in range(100):
+                if httpx.get(stack.gateway.url + "/readyz").status_code == 200:
+                    break
+                clock.advance(1)
+            partner_token = rsa_idp.issue("carol", "orders-api", "orders:read")
+            assert get(stack, "/partner/1", partner_token).json()["identity"]["sub"] == "carol"
+            r = get(stack, "/orders/1", partner_token)  # the primary issuer's route does not trust the partner
+            assert r.status_code == 401 and r.json()["reason"] in ("alg_not_allowed", "kid_unknown", "issuer")
+            own = stack.idp.issue("alice", "orders-api", "orders:read")
+            assert get(stack, "/partner/1", own).status_code == 401

@@ -128,10 +128,12 @@ class KeyRotation:
         clock: Callable[[], float],
         start: float | None = None,
         prefix: str = "idp",
+        key_factory: Callable[[int], DemoKey] | None = None,
     ) -> None:
         self.policy = policy or RotationPolicy()
         self.clock = clock
         self.prefix = prefix
+        self._key_factory = key_factory
         self.start = float(clock() if start is None else start)
         self._anchors: list[_Anchor] = [_Anchor(0, self.start, self.start)]
         self._revoked: dict[int, float] = {}
@@ -139,7 +141,13 @@ class KeyRotation:
     # -- the arithmetic -------------------------------------------------------------------------
 
     def key(self, generation: int) -> DemoKey:
-        """The demo key of a generation: derived from its name, so every run has the same keys."""
+        """The demo key of a generation: derived from its name, so every run has the same keys.
+
+        `key_factory` replaces the Ed25519 default (e.g. the committed RSA demo keys for a benchmark;
+        there are only four, so an RSA rotation repeats its kids after four generations).
+        """
+        if self._key_factory is not None:
+            return self._key_factory(generation)
         return ed25519_key(f"{self.prefix}-{generation}")
 
     def _anchor_for(self, generation: int) -> _Anchor:
