@@ -49,6 +49,7 @@ from .verify import TokenRejected
 __all__ = ["Route", "Issuer", "GatewayConfig", "Gateway", "create_gateway", "GatewayApp", "GATEWAY_ISSUER", "CLAIM_HEADERS"]
 
 log = logging.getLogger("jwtlab.gateway")
+log.addHandler(logging.NullHandler())  # a library logs only where the application configures it
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("jwtlab.idp")
+log.addHandler(logging.NullHandler())  # a library logs only where the application configures it
 
 
 @dataclass(frozen=True)

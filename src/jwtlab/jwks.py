@@ -38,6 +38,7 @@ from .verify import KeySet, TokenRejected, parse_json_object
 __all__ = ["JwksClient", "JwksUnavailable", "JwksCounters", "parse_max_age"]
 
 log = logging.getLogger("jwtlab.jwks")
+log.addHandler(logging.NullHandler())  # a library logs only where the application configures it
 
 
 class JwksUnavailable(Exception):
