@@ -228,3 +228,29 @@ def test_several_issuers_each_with_its_own_keys_and_allowlist() -> None:
             assert r.status_code == 401 and r.json()["reason"] in ("alg_not_allowed", "kid_unknown", "issuer")
             own = stack.idp.issue("alice", "orders-api", "orders:read")
             assert get(stack, "/partner/1", own).status_code == 401
+
+
+@pytest.mark.parametrize("value", [
+    "Bearer", "Bearer a b", "Bearer \u00e9\u00e9.\u00e9.\u00e9", "Bearer ....", "Bearer e30.e30.", "bearer x.y.z",
+    "Bearer " + "A" * 8192 + ".e30.x", "Bearer eyJhbGciOiJub25lIn0.e30.", "Basic YWxpY2U6cHc=",
+    "Bearer eyJhbGciOiJFZERTQSIsImtpZCI6W119.e30.AA",
+])
+def test_hostile_authorization_values_are_refused_never_500(stack: DemoStack, value: str) -> None:
+    r = httpx.get(stack.gateway.url + "/orders/1", headers=[("Authorization", value.encode("latin-1", "replace"))])
+    assert r.status_code in (400, 401), r.text
+    assert r.json()["reason"]
+
+
+def test_no_token_in_any_log(stack: DemoStack, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    good = stack.idp.issue("alice", "orders-api", "orders:read")
+    tampered = good[:-6] + "AAAAAA"
+    wrong_aud = stack.idp.issue("alice", "payments-api", "payments:read")
+    for token in (good, tampered, wrong_aud):
+        get(stack, "/orders/1", token)
+    get(stack, "/payments/1", good)
+    signatures = [t.rsplit(".", 1)[1] for t in (good, tampered, wrong_aud)]
+    assert caplog.records, "the gateway logs its decisions"
+    assert not any(sig in caplog.text for sig in signatures)
