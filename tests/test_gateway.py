@@ -254,3 +254,16 @@ def test_no_token_in_any_log(stack: DemoStack, caplog: pytest.LogCaptureFixture)
     signatures = [t.rsplit(".", 1)[1] for t in (good, tampered, wrong_aud)]
     assert caplog.records, "the gateway logs its decisions"
     assert not any(sig in caplog.text for sig in signatures)
+
+
+def test_emergency_revoke_takes_effect_at_the_next_refetch() -> None:
+    clock = Clock()
+    with demo_stack(clock=clock, token_cache_size=100) as stack:
+        old = stack.idp.issue("alice", "orders-api", "orders:read")
+        assert [get(stack, "/orders/1", old).status_code for _ in range(2)] == [200, 200]  # second one cached
+        stack.idp.revoke(stack.idp.rotation.signing_key().kid)  # type: ignore[union-attr]
+        new = stack.idp.issue("alice", "orders-api", "orders:read")  # signed by the following key
+        assert get(stack, "/orders/1", new).status_code == 200  # unknown kid: one forced refetch finds it
+        r = get(stack, "/orders/1", old)
+        assert r.status_code == 401 and r.json()["reason"] == "kid_unknown"  # the cache entry died with its key
+        assert stack.gateway_state.jwks.counters.forced_refetches == 1

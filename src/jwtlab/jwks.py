@@ -249,7 +249,8 @@ class JwksClient:
         if now < self._next_attempt_at or (self._inflight is not None and not self._inflight.done()):
             return
         with contextlib.suppress(RuntimeError):  # no running loop: the background task will do it
-            asyncio.get_running_loop().create_task(self.refresh())
+            # Set _inflight at once, so the other requests of this moment see a fetch running and add none.
+            self._inflight = asyncio.get_running_loop().create_task(self._fetch())
 
     async def refresh_if_due(self) -> None:
         now = self.clock()
