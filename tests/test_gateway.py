@@ -267,3 +267,13 @@ def test_emergency_revoke_takes_effect_at_the_next_refetch() -> None:
         r = get(stack, "/orders/1", old)
         assert r.status_code == 401 and r.json()["reason"] == "kid_unknown"  # the cache entry died with its key
         assert stack.gateway_state.jwks.counters.forced_refetches == 1
+
+
+def test_bodies_are_forwarded_and_capped(stack: DemoStack) -> None:
+    token = stack.idp.issue("alice", "orders-api", "orders:write")
+    auth = {"Authorization": f"Bearer {token}"}
+    r = httpx.post(stack.gateway.url + "/orders", headers=auth, content=b'{"item": 1}')
+    assert r.status_code == 200 and r.json()["method"] == "POST"
+    assert len(r.headers.get_list("date")) == 1  # the upstream's own date/server headers are not copied
+    r = httpx.post(stack.gateway.url + "/orders", headers=auth, content=b"x" * ((1 << 20) + 1))
+    assert r.status_code == 413 and r.json()["reason"] == "body_too_large"

@@ -67,6 +67,9 @@ _HOP_BY_HOP = frozenset({
     b"trailer", b"transfer-encoding", b"upgrade", b"host", b"content-length",
 })
 
+#: Upstream response headers the gateway does not copy: hop-by-hop, and the ones its own server sets.
+_NOT_RETURNED = _HOP_BY_HOP | {b"date", b"server"}
+
 _OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"})
 
 
@@ -154,6 +157,10 @@ class GatewayCounters:
     denied: Counter[str] = field(default_factory=Counter)
     cache_hits: int = 0
     stripped_headers: int = 0
+
+
+class _ClientGone(Exception):
+    """The client disconnected before sending its whole body: nothing to forward, nobody to answer."""
 
 
 class _Deny(Exception):
@@ -270,6 +277,8 @@ class Gateway:
             body = await self._body(receive)
             await self._forward(scope, send, route, body, claims, token, source, digest)
             self.counters.allowed += 1
+        except _ClientGone:
+            self.counters.denied["client_disconnected"] += 1
         except _Deny as deny:
             self.counters.denied[deny.reason] += 1
             if deny.status >= 500 or deny.log_fields:
@@ -377,7 +386,7 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                raise _ClientGone  # never forward a truncated body
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.config.max_body:
@@ -448,7 +457,7 @@ class Gateway:
             async with self.session.request(scope["method"], URL(target, encoded=True), headers=headers,
                                             data=body or None, allow_redirects=False) as resp:
                 payload = await resp.read()
-                out = [(k, v) for k, v in resp.raw_headers if k.lower() not in _HOP_BY_HOP]
+                out = [(k, v) for k, v in resp.raw_headers if k.lower() not in _NOT_RETURNED]
                 status = resp.status
         except TimeoutError:
             raise _Deny(504, "upstream_timeout", "The upstream service did not answer in time.",
