@@ -1,6 +1,6 @@
 """The Part IV demo stack in one call: IdP, gateway and two services on loopback, sharing one clock.
 
-Why a helper: the gateway needs the services' addresses for its routes and the services need the
+Why one function for it: the gateway needs the services' addresses for its routes and the services need the
 gateway's JWKS address, so the start order matters (IdP → gateway with no routes, which denies
 everything → services → routes registered). Notebooks, tests and benchmarks all need the same wiring.
 
