@@ -97,6 +97,8 @@ def test_unmatched_routes_and_dot_segments_are_denied(stack: DemoStack) -> None:
     assert r.status_code in (400, 404) and r.json()["reason"] in ("bad_path", "route_not_found")
     r = httpx.get(stack.gateway.url + "/orders%2f..%2fadmin", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 400 and r.json()["reason"] == "bad_path"
+    r = httpx.get(stack.gateway.url + "/orders/..;/admin", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 400 and r.json()["reason"] == "bad_path"
 
 
 def test_public_route_needs_no_token_and_gets_no_identity(stack: DemoStack) -> None:

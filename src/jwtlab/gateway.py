@@ -289,8 +289,10 @@ class Gateway:
     def _route(self, scope: Scope) -> Route:
         path: str = scope["path"]
         raw = scope.get("raw_path") or path.encode()
-        segments = path.split("/") if "/." in path else ()
-        if ".." in segments or "." in segments or "\\" in path or (b"%" in raw and (b"%2f" in raw.lower() or b"%5c" in raw.lower())):
+        # Dot segments (also Tomcat-style "..;"), backslashes and encoded slashes: a path the gateway and the
+        # upstream might normalise differently, i.e. a way to reach a route the gateway did not check.
+        dotted = "/." in path and any(s in (".", "..") or s.startswith((".;", "..;")) for s in path.split("/"))
+        if dotted or "\\" in path or (b"%" in raw and (b"%2f" in raw.lower() or b"%5c" in raw.lower())):
             raise _Deny(400, "bad_path", "The path contains dot segments or encoded slashes.", error="invalid_request")
         for route in self.routes:
             if route.matches(path):

@@ -1,4 +1,4 @@
-"""The Part IV demo stack in one call: IdP, gateway and two services on loopback, sharing one clock.
+"""The Part IV demo stack in one call: IdP, gateway and three services on loopback, sharing one clock.
 
 Why one function for it: the gateway needs the services' addresses for its routes and the services need the
 gateway's JWKS address, so the start order matters (IdP → gateway with no routes, which denies
