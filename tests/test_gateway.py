@@ -279,3 +279,12 @@ def test_bodies_are_forwarded_and_capped(stack: DemoStack) -> None:
     assert len(r.headers.get_list("date")) == 1  # the upstream's own date/server headers are not copied
     r = httpx.post(stack.gateway.url + "/orders", headers=auth, content=b"x" * ((1 << 20) + 1))
     assert r.status_code == 413 and r.json()["reason"] == "body_too_large"
+
+
+def test_claim_headers_cannot_inject_headers(stack: DemoStack) -> None:
+    token = stack.idp.issue("jos\u00e9\r\nx-user-admin: yes", "orders-api", "orders:read")
+    r = get(stack, "/inventory/1", token)
+    assert r.status_code == 200
+    seen = r.json()["identity_headers"]
+    assert seen["x-user-sub"] == "jos%C3%A9%0D%0Ax-user-admin: yes"  # percent-encoded, one header
+    assert "x-user-admin" not in seen
