@@ -221,7 +221,7 @@ class JwksClient:
         if kid is None or kid in self._kids:
             return self.keys()
         now = self.clock()
-        remembered = self._unknown.get(kid)
+        remembered = self._unknown.get(kid[:256])
         if remembered is not None and remembered > now:
             self.counters.unknown_kid_cached += 1
             return self.keys()
