@@ -25,7 +25,7 @@ ALGS = ["RS256", "EdDSA", "HS256"]
 
 #: Deterministic and modest: the whole module stays within a few seconds.
 DETERMINISTIC = settings(
-    derandomize=True, database=None, deadline=None, max_examples=150,
+    derandomize=True, database=None, deadline=None, max_examples=100,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

@@ -217,7 +217,7 @@ def _is_der_public_key(secret: bytes) -> bool:
         return False
     try:
         load_der_public_key(secret)
-    except (ValueError, TypeError):
+    except Exception:  # not a key we can load: treat it as the secret it claims to be, never crash here
         return False
     return True
 
