@@ -814,3 +814,19 @@ def misconfigured_family() -> Iterator[Param]:
 @pytest.mark.parametrize(("key_set", "options"), list(misconfigured_family()))
 def test_bad_settings_are_misconfigured(key_set: Any, options: dict[str, Any]) -> None:
     assert_rejected(good_token(RSA), "misconfigured", key_set, **options)
+
+
+def test_a_jwks_dict_changed_in_place_is_honoured_at_once() -> None:
+    # verify_token reuses the KeySet of a dict passed on every call; rotation by editing the dict must show.
+    jwks = keys.jwks(RSA)
+    token = good_token(RSA)
+    assert verify(token, jwks)["sub"] == "alice"
+    jwks["keys"][0] = ED.public_jwk()  # the RSA key is withdrawn
+    assert_rejected(token, "kid_unknown", jwks)
+    jwks["keys"].append(RSA.public_jwk())  # ...and published again
+    assert verify(token, jwks)["sub"] == "alice"
+    jwks["keys"][1]["n"] = keys.rsa_key(2).public_jwk()["n"]  # same kid, another modulus: the old key is gone
+    assert_rejected(token, "bad_signature", jwks)
+    jwks["keys"][1] = {**RSA.public_jwk(), "d": "AQAB"}  # a private key slipped in: refused every time
+    for _ in range(2):
+        assert_rejected(token, "misconfigured", jwks)

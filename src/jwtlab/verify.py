@@ -14,6 +14,7 @@ claims, so that a forged token never learns which of its claims would have been 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -168,7 +169,21 @@ class KeySet:
 
     @classmethod
     def of(cls, keys: Any) -> KeySet:
-        return keys if isinstance(keys, KeySet) else cls(keys)
+        """`keys` as a KeySet. A JWKS/JWK dict passed on every call is rebuilt only when its content changes."""
+        if isinstance(keys, KeySet):
+            return keys
+        if not isinstance(keys, dict):
+            return cls(keys)
+        # Rebuilding costs ~14 us per call (about 10 % of an ES256 verification); an equality check, ~0.3 us.
+        # Keyed by id, confirmed by comparing with a private copy, so a dict changed in place is rebuilt.
+        cached = _DICT_KEY_SETS.get(id(keys))
+        if cached is not None and cached[0] == keys:
+            return cached[1]
+        key_set = cls(keys)
+        if len(_DICT_KEY_SETS) >= 16:
+            _DICT_KEY_SETS.clear()
+        _DICT_KEY_SETS[id(keys)] = (copy.deepcopy(keys), key_set)
+        return key_set
 
     def _entries(self, keys: Any) -> Iterable[_Entry]:
         if isinstance(keys, dict):
@@ -232,6 +247,10 @@ def _json_depth_exceeds(value: Any, limit: int) -> bool:
                 return True
             stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return False
+
+
+#: KeySet.of's cache for dicts handed over per call: id(dict) -> (a copy of its content, its KeySet).
+_DICT_KEY_SETS: dict[int, tuple[Any, KeySet]] = {}
 
 
 class _Duplicate(Exception):
