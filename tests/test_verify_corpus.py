@@ -830,3 +830,10 @@ def test_a_jwks_dict_changed_in_place_is_honoured_at_once() -> None:
     jwks["keys"][1] = {**RSA.public_jwk(), "d": "AQAB"}  # a private key slipped in: refused every time
     for _ in range(2):
         assert_rejected(token, "misconfigured", jwks)
+
+
+def test_required_as_a_bare_string_is_a_misconfiguration() -> None:
+    """`required="exp"` would otherwise demand the claims 'e', 'x' and 'p'."""
+    with pytest.raises(TokenRejected) as caught:
+        verify_token(good_token(ED), ED, issuer=ISSUER, audience=AUDIENCE, algorithms=["EdDSA"], required="exp", now=NOW)
+    assert caught.value.reason == "misconfigured"

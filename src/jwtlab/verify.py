@@ -485,6 +485,8 @@ def verify_token(
     """
     try:
         _check_settings(algorithms, issuer, audience, leeway)
+        if isinstance(required, str) or not all(isinstance(name, str) for name in required):
+            raise ValueError("required must be a list of claim names, e.g. ['exp', 'sub']")
     except (ValueError, TypeError) as exc:
         raise TokenRejected("misconfigured", f"verify_token was called with unusable settings: {exc}") from None
     signed = verify_signature(token, keys, algorithms=algorithms, typ=typ, max_size=max_size)
