@@ -337,3 +337,16 @@ def test_inputs_parse() -> None:
     assert parse_now("2026-01-01T00:00:00Z") == parse_now("2026-01-01T00:00:00") == parse_now("2026-01-01T01:00:00+01:00")
     assert secret_from_b64("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")[:2] == b"\x03#"
     assert secret_from_b64("aGVsbG8=") == secret_from_b64("aGVsbG8") == b"hello"
+
+
+def test_book_sessions_are_real_and_fresh(root: Path) -> None:
+    """The transcripts in book/errors/sessions/ are what the command prints today (tools/inspect_sessions.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("inspect_sessions", root / "tools" / "inspect_sessions.py")
+    assert spec and spec.loader
+    sessions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sessions)
+    for name in sessions.names():
+        stored = (root / "book" / "errors" / "sessions" / f"{name}.txt").read_text(encoding="utf-8")
+        assert stored == sessions.render(name), f"{name}.txt is stale: run python tools/inspect_sessions.py"
