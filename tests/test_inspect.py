@@ -140,6 +140,17 @@ def test_private_jwk_is_reduced_to_its_public_half(capsys: pytest.CaptureFixture
     assert "only its public half is used" in out
 
 
+def test_private_pem_and_colour_on_request(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    demo = keys.rsa_key(0)
+    path = tmp_path / "private.pem"
+    path.write_bytes(demo.private_pem())
+    token = jwt.encode(clock.claims("alice"), demo.signing_key, algorithm="RS256", headers=demo.headers())
+    code, out = run(capsys, token, "--key", str(path), "--iss", clock.DEMO_ISSUER, "--aud", clock.DEMO_AUDIENCE,
+                    "--now", str(clock.now()), "--color", "always")
+    assert code == 0
+    assert "\x1b[32;1mVALID\x1b[0m" in out and "only its public half is used" in out
+
+
 def demo_token(claims: dict[str, Any], headers: dict[str, Any] | None = None, alg: str = "RS256") -> str:
     key = keys.hmac_secret() if alg == "HS256" else keys.rsa_key(0)
     return jwt.encode(claims, key.signing_key, algorithm=alg, headers={**key.headers(), **(headers or {})})
