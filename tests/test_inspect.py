@@ -361,3 +361,32 @@ def test_book_sessions_are_real_and_fresh(root: Path) -> None:
     for name in sessions.names():
         stored = (root / "book" / "errors" / "sessions" / f"{name}.txt").read_text(encoding="utf-8")
         assert stored == sessions.render(name), f"{name}.txt is stale: run python tools/inspect_sessions.py"
+
+
+@pytest.mark.parametrize("claims, reason", [
+    (clock.claims("alice"), None),
+    (clock.claims("alice", issued=-3600), "expired"),
+    (clock.claims("alice", nbf=clock.now() + 600), "not_yet_valid"),
+    (clock.claims("alice", issued=600), "issued_in_future"),
+    (clock.claims("alice", iss="https://idp.course.example/"), "issuer"),
+    (clock.claims("alice", aud=["billing-api"]), "audience"),
+    ({k: v for k, v in clock.claims("alice").items() if k != "sub"}, "missing_claim"),
+    ({**clock.claims("alice"), "exp": "1767225900"}, "bad_claim_type"),
+    ({**clock.claims("alice"), "sub": ""}, "bad_claim_type"),
+])
+def test_check_claims_applies_exactly_verify_tokens_rules(claims: dict[str, Any], reason: str | None) -> None:
+    """`inspect` reports claims with `check_claims`; it must agree with `verify_token` on a validly signed token."""
+    from jwtlab.verify import TokenRejected, check_claims, verify_token
+
+    settings = {"issuer": clock.DEMO_ISSUER, "audience": clock.DEMO_AUDIENCE, "now": clock.now()}
+    outcomes = []
+    for check in (lambda: verify_token(demo_token(claims), keys.jwks(keys.rsa_key(0)), algorithms=["RS256"], **settings),
+                  lambda: check_claims(claims, **settings)):
+        try:
+            check()
+            outcomes.append(None)
+        except TokenRejected as exc:
+            outcomes.append(exc.reason)
+    assert outcomes == [reason, reason]
+    report = inspect_token(demo_token(claims), keys.jwks(keys.rsa_key(0)), algorithms=["RS256"], **settings)
+    assert report.server_reason == reason and report.signature_status == "valid"
