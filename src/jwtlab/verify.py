@@ -32,10 +32,15 @@ from jwt.algorithms import get_default_algorithms
 from . import b64
 from .reasons import REASONS
 
-__all__ = ["TokenRejected", "KeySet", "SignedParts", "verify_signature", "verify_token", "DEFAULT_MAX_SIZE"]
+__all__ = [
+    "TokenRejected", "KeySet", "SignedParts", "verify_signature", "verify_token", "check_claims",
+    "DEFAULT_MAX_SIZE", "DEFAULT_REQUIRED_CLAIMS",
+]
 
 #: Tokens longer than this (characters) are rejected before any decoding (checklist B.14).
 DEFAULT_MAX_SIZE = 8192
+#: The claims `verify_token` requires unless told otherwise.
+DEFAULT_REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
 _ALGORITHMS = get_default_algorithms()
@@ -469,7 +474,7 @@ def verify_token(
     audience: str | None,
     algorithms: Collection[str],
     leeway: float = 60,
-    required: Collection[str] = ("exp", "iat", "iss", "aud", "sub"),
+    required: Collection[str] = DEFAULT_REQUIRED_CLAIMS,
     max_lifetime: float | None = None,
     typ: str | None = None,
     now: float | None = None,
@@ -503,6 +508,38 @@ def verify_token(
             "malformed", f"The claims could not be processed ({type(exc).__name__}).", header=signed.header, claims=claims
         ) from None
 
+
+def check_claims(
+    claims: dict[str, Any],
+    header: dict[str, Any] | None = None,
+    *,
+    issuer: str | None,
+    audience: str | None,
+    leeway: float = 60,
+    required: Collection[str] = DEFAULT_REQUIRED_CLAIMS,
+    max_lifetime: float | None = None,
+    now: float | None = None,
+) -> None:
+    """Apply `verify_token`'s claim rules alone; raise `TokenRejected` for the first rule that fails.
+
+    For diagnostic tools (`jwtlab inspect`) that report signature validity and claim validity
+    separately. A service never calls this without `verify_signature` first: claims of a token whose
+    signature was not checked prove nothing.
+    """
+    try:
+        _check_settings(("RS256",), issuer, audience, leeway)
+    except (ValueError, TypeError) as exc:
+        raise TokenRejected("misconfigured", f"check_claims was called with unusable settings: {exc}") from None
+    header = header if header is not None else {}
+    try:
+        _check_claims(claims, header, issuer=issuer, audience=audience, leeway=leeway, required=required,
+                      max_lifetime=max_lifetime, now=time.time() if now is None else now)
+    except TokenRejected:
+        raise
+    except Exception as exc:  # fail closed (checklist B.16)
+        raise TokenRejected(
+            "malformed", f"The claims could not be processed ({type(exc).__name__}).", header=header, claims=claims
+        ) from None
 
 def _check_claims(
     claims: dict[str, Any],
