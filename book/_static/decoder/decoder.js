@@ -15,6 +15,7 @@
 
   var els = {
     token: $("jwtd-token"), key: $("jwtd-key"), alg: $("jwtd-alg"), iss: $("jwtd-iss"), aud: $("jwtd-aud"),
+    required: $("jwtd-required"),
     leeway: $("jwtd-leeway"), now: $("jwtd-now"), nowHelp: $("jwtd-now-help"), keyInfo: $("jwtd-key-info"),
     colored: $("jwtd-colored"), decodeStatus: $("jwtd-decode-status"), header: $("jwtd-header"), claims: $("jwtd-claims"),
     times: $("jwtd-times").querySelector("tbody"), warnings: $("jwtd-warnings"), verdict: $("jwtd-verdict"),
@@ -176,6 +177,7 @@
         audience: els.aud.value.trim() || null,
         leeway: leeway,
         now: now,
+        required: els.required.value.split(",").map(function (n) { return n.trim(); }).filter(Boolean),
         secretEncoding: secretEncoding()
       }
     };
@@ -251,6 +253,7 @@
     els.iss.value = example.issuer;
     els.aud.value = example.audience;
     els.leeway.value = "60";
+    els.required.value = core.DEFAULT_REQUIRED.join(", ");
     setNow(example.now, "Set to the course clock (" + core.iso(example.now) + "): the examples are minted at that moment, so they never go stale. Press \"Current time\" to see them age.");
     els.exampleNote.textContent = "Loaded \"" + example.title + "\": " + example.about + " Key: the demo keys (published on purpose — never trust them).";
     decodeNow();
@@ -281,7 +284,7 @@
   Array.prototype.forEach.call(document.querySelectorAll("input[name=jwtd-secret-encoding]"), function (r) {
     r.addEventListener("change", function () { describeKey(); changed(); });
   });
-  [els.alg, els.iss, els.aud, els.leeway].forEach(function (input) {
+  [els.alg, els.iss, els.aud, els.required, els.leeway].forEach(function (input) {
     input.addEventListener("input", changed);
     input.addEventListener("change", changed);
   });
