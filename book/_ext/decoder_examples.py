@@ -114,16 +114,35 @@ def parse_rendered(text: str) -> dict[str, Any]:
     return json.loads(text[start:].rstrip().rstrip(";"))
 
 
-def _write(app: Sphinx) -> list[Any]:
-    """An html-collect-pages handler that adds no page but writes data.js next to the static files."""
+DOCNAME = "book/tools/decoder"
+STATIC = Path(__file__).resolve().parents[1] / "_static" / "decoder"
+
+
+def _write(app: Sphinx) -> None:
+    """Write data.js on every HTML build, including builds where Sphinx finds no page out of date."""
     if app.builder.format == "html":
         target = Path(app.outdir) / OUTPUT
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(), encoding="utf-8")
+        text = render()
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+
+
+def _outdated(app: Sphinx, env: Any, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
+    """Rebuild the decoder page when its script or stylesheet changed.
+
+    Sphinx copies static files only when some page is rebuilt; without this, an edit to decoder.js
+    alone would leave the old copy in the built book.
+    """
+    built = Path(app.outdir) / "_static" / "decoder"
+    for source in STATIC.iterdir():
+        copy = built / source.name
+        if source.is_file() and (not copy.exists() or copy.read_bytes() != source.read_bytes()):
+            return [DOCNAME] if DOCNAME in env.found_docs else []
     return []
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    # html-collect-pages runs on every HTML build, even when no page changed, so data.js is never stale.
-    app.connect("html-collect-pages", _write)
+    app.connect("builder-inited", _write)
+    app.connect("env-get-outdated", _outdated)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -34,6 +34,14 @@
     (children || []).forEach(function (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
     return node;
   }
+  /* Reason titles and fixes mark code with `backticks`: show those parts as <code>, still as text only. */
+  function rich(text) {
+    var span = el("span");
+    String(text).split("`").forEach(function (piece, n) {
+      if (piece) span.appendChild(n % 2 ? el("code", { text: piece }) : document.createTextNode(piece));
+    });
+    return span;
+  }
   function clear(node) {
     while (node.firstChild) node.removeChild(node.firstChild);
   }
@@ -159,7 +167,7 @@
       reason ? el("code", { className: "jwtd-reason", text: reason }) : "",
       el("span", { className: "jwtd-msg", text: " — " + message })
     ];
-    if (ok === false && fix) children.push(el("span", { className: "jwtd-fix", text: "Fix: " + fix }));
+    if (ok === false && fix) children.push(el("span", { className: "jwtd-fix" }, ["Fix: ", rich(fix)]));
     return children;
   }
 
@@ -208,7 +216,7 @@
     var v = result.verdict;
     var title = v.ok ? "Accepted with these settings" : "Rejected: " + core.describe(v.reason).title;
     clear(els.verdict);
-    els.verdict.appendChild(el("strong", { text: (v.ok ? "✓ " : "✗ ") + title }));
+    els.verdict.appendChild(el("strong", {}, [(v.ok ? "✓ " : "✗ "), rich(title)]));
     if (v.reason) els.verdict.appendChild(document.createTextNode(" "));
     if (v.reason) els.verdict.appendChild(el("code", { className: "jwtd-reason", text: v.reason }));
     els.verdict.appendChild(el("span", { className: "jwtd-msg", text: " — " + v.message }));
