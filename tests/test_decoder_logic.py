@@ -550,3 +550,43 @@ def test_rfc7515_a1_hmac_bytes(page: Any) -> None:
     header = js(page, "return Array.from(J.b64urlDecode(arg.split('.')[0]));", token)
     assert bytes(header) == b'{"typ":"JWT",\r\n "alg":"HS256"}'
     assert base64.urlsafe_b64encode(bytes(header)).rstrip(b"=").decode() == token.split(".")[0]
+
+
+def test_all_thirteen_algorithms_verify_and_detect_a_flipped_bit(page: Any) -> None:
+    """HS/RS/PS/ES in every hash size, and EdDSA: WebCrypto with the right parameters for each."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_keys = {"ES256": keys.p256_key().private_key, "ES384": ec.generate_private_key(ec.SECP384R1()),
+               "ES512": ec.generate_private_key(ec.SECP521R1())}
+    cases = []
+    for alg in ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                "ES256", "ES384", "ES512", "EdDSA"]:
+        if alg.startswith("HS"):
+            secret = bytes(range(64))
+            signing, key_text, enc = secret, b64.encode(secret), "base64url"
+        elif alg.startswith(("RS", "PS")):
+            rsa = keys.rsa_key(1, alg)
+            signing, key_text, enc = rsa.signing_key, json.dumps(rsa.public_jwk()), "utf8"
+        elif alg == "EdDSA":
+            signing, key_text, enc = keys.ed25519_key().signing_key, _pem(keys.ed25519_key()), "utf8"
+        else:
+            private = ec_keys[alg]
+            signing = private
+            key_text = private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+            enc = "utf8"
+        token = jwt.encode(clock.claims(), signing, algorithm=alg)
+        head, body, sig = token.split(".")
+        raw = bytearray(b64.decode(sig))
+        raw[len(raw) // 2] ^= 0x01
+        cases.append({"alg": alg, "token": token, "flipped": f"{head}.{body}.{b64.encode(bytes(raw))}", "key": key_text, "enc": enc})
+    answers = js(page, """
+        const out = {};
+        for (const c of arg) {
+          const opts = {secretEncoding: c.enc, now: 1767225600, issuer: 'https://idp.course.example', audience: 'orders-api'};
+          const good = await J.verify(c.token, c.key, opts), bad = await J.verify(c.flipped, c.key, opts);
+          out[c.alg] = [good.verdict.ok, good.signature.message.startsWith('The signature is valid: ' + c.alg), bad.verdict.reason];
+        }
+        return out;
+    """, cases)
+    assert answers == {c["alg"]: [True, True, "bad_signature"] for c in cases}
