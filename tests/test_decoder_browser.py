@@ -8,6 +8,8 @@ may load its own files and nothing else.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -233,9 +235,6 @@ def test_public_key_used_as_hmac_secret_is_refused(decoder: Session) -> None:
     """Algorithm confusion: an HS256 token MACed with the RSA public key never verifies here."""
     rsa = keys.rsa_key(0)
     signing_input = f"{b64.encode_json({'alg': 'HS256', 'typ': 'JWT'})}.{b64.encode_json(clock.claims())}"
-    import hashlib
-    import hmac
-
     mac = hmac.new(rsa.public_pem(), signing_input.encode(), hashlib.sha256).digest()
     token = f"{signing_input}.{b64.encode(mac)}"
     result = verify_in_page(decoder, token, _pem(rsa))
@@ -419,7 +418,8 @@ def test_keyboard_labels_focus_order_and_live_regions(decoder: Session) -> None:
         .filter(e => !e.labels || e.labels.length === 0).map(e => e.id)""")
     assert unlabelled == []
     assert page.evaluate("() => [...document.querySelectorAll('#jwtd [tabindex]')].every(e => e.tabIndex <= 0)")
-    for region in ("#jwtd-result", "#jwtd-decoded", "#jwtd-key-info", "#jwtd-example-note"):
+    # Short status lines are announced, not the whole decoded JSON on every keystroke.
+    for region in ("#jwtd-verdict", "#jwtd-decode-status", "#jwtd-key-info", "#jwtd-example-note"):
         assert page.get_attribute(region, "aria-live") == "polite"
 
     page.focus("#jwtd-token")
