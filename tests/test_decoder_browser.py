@@ -190,6 +190,9 @@ def test_undecodable_tokens_are_explained(decoder: Session) -> None:
     assert "three segments" in page.inner_text("#jwtd-decode-status")
     page.fill("#jwtd-token", b64.encode(b'{"alg":"RS256","alg":"none"}') + ".e30.AAAA")
     assert page.get_attribute("#jwtd-decode-status", "data-reason") == "duplicate_name"
+    page.fill("#jwtd-token", "eyJhbGciOiJIUzI1NiJ9." + "A" * 20000 + ".AAAA")
+    assert page.get_attribute("#jwtd-decode-status", "data-reason") == "too_large"
+    assert len(page.inner_text("#jwtd-colored")) <= 2001, "an oversized paste is shown truncated"
 
 
 # ----------------------------------------------------------------------------- verification per algorithm

@@ -205,6 +205,7 @@ def test_decode_reads_header_claims_and_signature(page: Any) -> None:
         (b64.encode(b'{"alg":"HS256","alg":"none"}') + ".e30.", "duplicate_name", '"alg" twice'),
         (b64.encode('{"alg":"none"}'.encode("utf-16")) + ".e30.", "not_utf8", "UTF-16/32"),
         ("a" * 8193, "too_large", "limit is 8192"),
+        ("Bearer eyJhbGciOiJub25lIn0.e30.", "malformed", "Remove the \"Bearer \" prefix"),
     ],
 )
 def test_decode_rejects_malformed_tokens_with_reasons(page: Any, token: str, reason: str, fragment: str) -> None:

@@ -361,7 +361,9 @@
     }
     if (!COMPACT.test(token)) {
       var dots = token.split(".").length - 1;
-      if (dots === 4) {
+      if (/^bearer\s/i.test(token)) {
+        result.error = new Rejection("malformed", "Remove the \"Bearer \" prefix: it belongs to the Authorization header, not to the token.");
+      } else if (dots === 4) {
         result.error = new Rejection("malformed", "This is a five-segment JWE, not a signed JWT; it is not accepted.");
       } else if (dots !== 2) {
         result.error = new Rejection("malformed", "A compact JWS has three segments; this token has " + (dots + 1) + ".");

@@ -67,8 +67,8 @@
     var token = decoded.token;
     if (!token) return;
     var parts = token.split(".");
-    if (parts.length !== 3) {
-      els.colored.appendChild(el("span", { className: "jwtd-seg-bad", text: token.slice(0, 4000) }));
+    if (parts.length !== 3 || token.length > core.MAX_SIZE) {
+      els.colored.appendChild(el("span", { className: "jwtd-seg-bad", text: token.length > 2000 ? token.slice(0, 2000) + "…" : token }));
       return;
     }
     ["h", "p", "s"].forEach(function (cls, n) {
