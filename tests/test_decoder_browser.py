@@ -358,6 +358,17 @@ def test_examples_are_fresh_from_this_build() -> None:
     assert {e["id"] for e in built["examples"]} >= {"valid", "expired", "wrong-audience", "alg-none", "tampered"}
 
 
+def test_decoder_assets_load_on_the_decoder_page_only() -> None:
+    require_built_page()
+    others = [p for p in BUILT_HTML.rglob("*.html") if p != BUILT_PAGE]
+    assert others, "the built book has other pages"
+    for page in others:
+        assert "_static/decoder/" not in page.read_text(encoding="utf-8"), page.relative_to(BUILT_HTML)
+    html = BUILT_PAGE.read_text(encoding="utf-8")
+    for name in ("data.js", "decoder-core.js", "decoder.js", "decoder.css"):
+        assert f'"../../_static/decoder/{name}"' in html
+
+
 def test_examples_get_the_same_verdict_from_verify_token() -> None:
     data = decoder_examples.build_data()
     for example in data["examples"]:
