@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,32 @@ def test_outputs_have_no_machine_paths_or_ports(path: Path) -> None:
     for index, cell in enumerate(code_cells(load(path))):
         found = MACHINE_SPECIFIC.search(output_text(cell))
         assert not found, f"code cell {index} output contains {found.group(0)!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_printed_text_is_stored_in_one_piece(path: Path) -> None:
+    """Split stream chunks depend on timing; tools/execute_notebooks.py joins them so re-runs are byte-stable."""
+    for index, cell in enumerate(code_cells(load(path))):
+        kinds = [(o["output_type"], o.get("name")) for o in cell.get("outputs", [])]
+        split = [k for a, k in zip(kinds, kinds[1:], strict=False) if a == k and k[0] == "stream"]
+        assert not split, f"code cell {index}: consecutive {split[0][1]} chunks; re-run tools/execute_notebooks.py"
+
+
+def test_executor_joins_stream_chunks() -> None:
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from execute_notebooks import merge_streams
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    out = nbformat.v4.new_output
+    outputs = [out("stream", name="stdout", text="Exception reporting mode:"), out("stream", name="stdout", text=" Minimal\n"),
+               out("stream", name="stderr", text="warn\n"), out("stream", name="stdout", text="after\n")]
+    merged = merge_streams(outputs)
+    assert [(o.name, o.text) for o in merged] == [
+        ("stdout", "Exception reporting mode: Minimal\n"), ("stderr", "warn\n"), ("stdout", "after\n")
+    ]
 
 
 def test_the_checks_can_fail() -> None:
