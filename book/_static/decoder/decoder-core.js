@@ -16,7 +16,7 @@
   "use strict";
 
   var MAX_SIZE = 8192;
-  var MAX_DEPTH = 500;
+  var MAX_DEPTH = 32; // the same cap as jwtlab.verify (_MAX_JSON_DEPTH), counted in containers
   var MAX_NUMERIC_DATE = 253402300799; // 9999-12-31T23:59:59Z, as in verify.py
   var DEFAULT_REQUIRED = ["exp", "iat", "iss", "aud", "sub"];
   var FORBIDDEN_HEADERS = ["jwk", "jku", "x5u", "x5c", "enc", "zip", "epk"];
@@ -213,9 +213,11 @@
       return { value: Number(m[0]), raw: m[0] };
     }
     function parseValue(depth) {
-      if (depth > MAX_DEPTH) throw new Rejection("malformed", "The " + what + " is nested too deeply.");
       ws();
       var c = text[i];
+      if ((c === "{" || c === "[") && depth + 1 > MAX_DEPTH) {
+        throw new Rejection("malformed", "The " + what + " nests deeper than " + MAX_DEPTH + " levels.");
+      }
       if (c === "{") {
         i++;
         var obj = {};
