@@ -103,7 +103,7 @@ def blocks(text: str, *, tasks: Collection[str] | None = None, name: str = "<sol
 
 
 def starter(text: str, *, tasks: Collection[str] | None = None, titles: dict[str, str] | None = None,
-            name: str = "<solution>") -> str:
+            name: str = "<solution>", lab: str = "LAB") -> str:
     """The starter text of one solution file. Same input, same output: no dates, no randomness."""
     titles = titles or {}
     lines = text.splitlines()
@@ -117,7 +117,7 @@ def starter(text: str, *, tasks: Collection[str] | None = None, titles: dict[str
         if block.starter:
             out.extend(f"{indent}{code}" if code else "" for code in block.starter)
         else:
-            out.append(f'{indent}raise NotImplementedError("{block.task}: write this part (jwtlab hint LAB {block.task})")')
+            out.append(f'{indent}raise NotImplementedError("{block.task}: write this part (jwtlab hint {lab} {block.task})")')
         position = block.end
     out.extend(lines[position:])
     result = "\n".join(out) + ("\n" if text.endswith("\n") else "")
@@ -136,13 +136,14 @@ def solution_text(text: str) -> str:
     return "\n".join(kept) + ("\n" if text.endswith("\n") else "")
 
 
-def generate_starter(solution_dir: Path, target: Path, files: Collection[str], *,
-                     tasks: Collection[str] | None = None, titles: dict[str, str] | None = None) -> dict[str, str]:
+def generate_starter(solution_dir: Path, target: Path | None, files: Collection[str], *,
+                     tasks: Collection[str] | None = None, titles: dict[str, str] | None = None,
+                     lab: str = "LAB") -> dict[str, str]:
     """Starter text for each learner file (name → text), written to `target` only if `target` is not None."""
     result = {}
     for file in files:
         source = (solution_dir / file).read_text(encoding="utf-8")
-        result[file] = starter(source, tasks=tasks, titles=titles, name=file)
+        result[file] = starter(source, tasks=tasks, titles=titles, name=file, lab=lab)
     if target is not None:
         target.mkdir(parents=True, exist_ok=True)
         for file, text in result.items():

@@ -26,7 +26,8 @@ def work_dir(lab: Lab) -> Path:
 
 
 def starter_files(lab: Lab) -> dict[str, str]:
-    return generate_starter(lab.solution_dir, None, lab.files, tasks={t.id for t in lab.tasks}, titles=lab.titles)
+    return generate_starter(lab.solution_dir, None, lab.files, tasks={t.id for t in lab.tasks}, titles=lab.titles,
+                            lab=lab.id)
 
 
 def edited_files(lab: Lab) -> list[str]:
