@@ -161,7 +161,7 @@ def _snapshot(folder: Path) -> dict[str, float]:
 def cmd_check(args: argparse.Namespace) -> int:
     manifest, lab, _ = _lab_or_exit(args.lab)
     code = _check_once(manifest, lab)
-    if not args.watch or code == 2:
+    if not args.watch or code != 1:  # nothing to watch for: passed already, or not started
         return code
     folder = work_dir(lab)
     deadline = time.monotonic() + args.max_minutes * 60
