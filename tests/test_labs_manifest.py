@@ -90,3 +90,21 @@ def test_lab_lookup_by_id_folder_or_number() -> None:
         assert "no lab 'nine'" in exc.args[0]
     else:
         raise AssertionError("an unknown lab must be a KeyError naming the labs")
+
+
+def test_lab_pages_include_their_generated_tasks_and_hints() -> None:
+    from jwtlab.labs import book
+
+    for lab in manifest.load().labs:
+        assert book.output(lab).read_text(encoding="utf-8") == book.render(lab), (
+            f"{book.output(lab).name} is stale: run `python -m jwtlab.labs.book`"
+        )
+        page = (lab.root / f"{lab.page}.md").read_text(encoding="utf-8")
+        assert f"generated/{lab.id}-tasks.md" in page, f"{lab.page} must include its generated tasks"
+        for block in page.split("```{literalinclude}")[1:]:  # only the given code, never a solution block
+            target, rest = block.split("\n", 1)
+            if "/solution/" in target:
+                name = rest.split(":pyobject:", 1)[1].split()[0]
+                source = (lab.root / "book" / "labs" / target.strip()).resolve().read_text(encoding="utf-8")
+                body = source.split(f"def {name}(", 1)[-1].split(f"class {name}(", 1)[-1].split("\n\n\n", 1)[0]
+                assert "BEGIN SOLUTION" not in body, f"{lab.page} shows solution code ({name})"
