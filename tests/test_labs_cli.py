@@ -187,3 +187,11 @@ def test_damaged_progress_file_is_set_aside(learner: Path, capsys: pytest.Captur
 
 def test_manifest_root_comes_from_the_environment(learner: Path, root: Path) -> None:
     assert manifest.course_root() == root.resolve()
+
+
+def test_maintainers_can_check_the_solution_and_the_starter(learner: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "check", LAB, "--against", "starter")
+    assert code == 1 and "0 of 8 tasks pass" in out and "(checked the starter of lab 1)" in out
+    code, out = run(capsys, "check", LAB, "--against", "solution")
+    assert code == 0 and "All 8 tasks pass" in out
+    assert not (learner / "state" / "progress.json").exists(), "checking the reference records no progress"

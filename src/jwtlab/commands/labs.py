@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-runs", type=int, default=100, help="with --watch: stop after this many runs (default 100)")
     p.add_argument("--max-minutes", type=float, default=60, help="with --watch: stop after this long (default 60)")
     p.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+    p.add_argument("--against", choices=["solution", "starter"],
+                   help="maintainers: check the reference solution or a freshly generated starter instead of your copy")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("hint", help="the next hint for the first failing task (or for TASK)")
@@ -158,8 +161,22 @@ def _snapshot(folder: Path) -> dict[str, float]:
     return {str(p): p.stat().st_mtime_ns for p in sorted(folder.rglob("*.py"))} if folder.exists() else {}
 
 
+def _check_against(lab: Lab, against: str) -> int:
+    """Run the checks on the reference solution or a generated starter; records no progress."""
+    with tempfile.TemporaryDirectory(prefix="jwtlab-starter-") as tmp:
+        code = lab.solution_dir if against == "solution" else write_starter(lab, Path(tmp))
+        run = run_checks(lab, code)
+    lines: list[str] = []
+    report(run, lines)
+    lines.append(f"(checked the {against} of lab {lab.number})")
+    print("\n".join(lines))
+    return 0 if run.passed else 1
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     manifest, lab, _ = _lab_or_exit(args.lab)
+    if args.against:
+        return _check_against(lab, args.against)
     code = _check_once(manifest, lab)
     if not args.watch or code != 1:  # nothing to watch for: passed already, or not started
         return code

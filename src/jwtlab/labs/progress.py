@@ -38,8 +38,9 @@ def edited_files(lab: Lab) -> list[str]:
             if (folder / name).exists() and (folder / name).read_text(encoding="utf-8") != text]
 
 
-def write_starter(lab: Lab) -> Path:
-    folder = work_dir(lab)
+def write_starter(lab: Lab, folder: Path | None = None) -> Path:
+    """Write the generated starter files into `folder` (default: the learner's working copy)."""
+    folder = folder or work_dir(lab)
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in starter_files(lab).items():
         (folder / name).write_text(text, encoding="utf-8")
