@@ -189,9 +189,8 @@ def test_manifest_root_comes_from_the_environment(learner: Path, root: Path) -> 
     assert manifest.course_root() == root.resolve()
 
 
-def test_maintainers_can_check_the_solution_and_the_starter(learner: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_maintainers_can_check_a_generated_starter(learner: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--against solution|starter` checks the lab itself (the guard test does the same, with coverage)."""
     code, out = run(capsys, "check", LAB, "--against", "starter")
     assert code == 1 and "0 of 8 tasks pass" in out and "(checked the starter of lab 1)" in out
-    code, out = run(capsys, "check", LAB, "--against", "solution")
-    assert code == 0 and "All 8 tasks pass" in out
-    assert not (learner / "state" / "progress.json").exists(), "checking the reference records no progress"
+    assert not (learner / "state" / "progress.json").exists(), "checking the lab itself records no progress"
