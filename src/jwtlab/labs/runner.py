@@ -69,7 +69,6 @@ def run_checks(lab: Lab, code: Path, *, python: Sequence[str] | None = None, tim
     with tempfile.TemporaryDirectory(prefix="jwtlab-check-") as tmp:
         results_file = Path(tmp) / "results.json"
         env = {**os.environ, CODE_ENV: str(Path(code).resolve()), RESULTS_ENV: str(results_file),
-               "PYTHONDONTWRITEBYTECODE": "1",
                # Only the plugins the checks use: auto-loading every installed plugin triples the start-up time.
                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         command = [*(python or [sys.executable]), *pytest_command(lab)]
