@@ -72,7 +72,7 @@ def test_fail_hint_pass_solution(learner: Path, root: Path, capsys: pytest.Captu
     assert state["labs"][LAB]["passed"] and all(state["labs"][LAB]["tasks"].values())
 
     code, out = run(capsys, "labs")
-    assert "passed" in out and "1 of 2 passed" in out and "Next: jwtlab start forge-then-fix" in out
+    assert "passed" in out and "1 of 2 passed" in out and "8/8 tasks" in out and "Next: jwtlab start forge-then-fix" in out
 
     code, out = run(capsys, "solution", LAB)
     assert code == 0 and "def bearer_token" in out and "BEGIN SOLUTION" not in out

@@ -84,7 +84,9 @@ def cmd_labs(args: argparse.Namespace) -> int:
     width = max(len(lab.title) for lab in manifest.labs)
     for lab in manifest.labs:
         prereqs = ", ".join(p.replace("lab:", "lab ") for p in lab.prerequisites) or "none"
-        print(f"  {lab.number}. {lab.title:<{width}}  {statuses[lab.id]:<11}  {lab.minutes:>3} min  {lab.level}")
+        tasks = progress.data["labs"].get(lab.id, {}).get("tasks") or {}
+        done_tasks = f"{sum(tasks.values())}/{len(lab.tasks)} tasks" if tasks else f"{len(lab.tasks)} tasks"
+        print(f"  {lab.number}. {lab.title:<{width}}  {statuses[lab.id]:<11}  {lab.minutes:>3} min  {lab.level:<12}  {done_tasks}")
         print(f"     id: {lab.id} · needs: {prereqs}")
     upcoming = next((lab for lab in manifest.labs if statuses[lab.id] != "passed"), None)
     if upcoming:
