@@ -85,8 +85,8 @@ def client() -> TestClient:
 
 
 @pytest.mark.task("bearer")
-@pytest.mark.parametrize("value", [None, "", "Bearer", "Bearer ", "Basic YWxpY2U6c2VjcmV0", "Token abc"])
-def test_no_bearer_token_is_no_token(value: str | None) -> None:
+@pytest.mark.parametrize("value", [[], [""], ["Bearer"], ["Bearer "], ["Basic YWxpY2U6c2VjcmV0"], ["Token abc"]])
+def test_no_bearer_token_is_no_token(value: list[str]) -> None:
     try:
         protect.bearer_token(value)
     except protect.NoToken:
@@ -98,16 +98,27 @@ def test_no_bearer_token_is_no_token(value: str | None) -> None:
 
 @pytest.mark.task("bearer")
 def test_bearer_token_is_returned() -> None:
-    assert protect.bearer_token("Bearer abc.def.ghi") == "abc.def.ghi", "bearer_token must return the token itself"
-    assert protect.bearer_token("bearer abc.def.ghi") == "abc.def.ghi", "the scheme name is case-insensitive (RFC 7235)"
+    assert protect.bearer_token(["Bearer abc.def.ghi"]) == "abc.def.ghi", "bearer_token must return the token itself"
+    assert protect.bearer_token(["bearer abc.def.ghi"]) == "abc.def.ghi", "the scheme name is case-insensitive (RFC 7235)"
+
+
+@pytest.mark.task("bearer")
+def test_two_authorization_headers_are_an_invalid_request() -> None:
+    try:
+        protect.bearer_token(["Bearer a.b.c", "Bearer d.e.f"])
+    except protect.InvalidRequest:
+        return
+    except protect.AuthError as exc:
+        raise AssertionError(f"two Authorization headers raised {type(exc).__name__}; expected InvalidRequest") from None
+    raise AssertionError("two Authorization headers were accepted; which one did the gateway check? raise InvalidRequest")
 
 
 @pytest.mark.task("bearer")
 def test_oversized_token_is_refused_before_decoding() -> None:
     huge = "a" * 20_000 + ".b.c"
-    assert rejects(protect.bearer_token, f"Bearer {huge}"), "a 20 kB token must be refused as InvalidToken"
+    assert rejects(protect.bearer_token, [f"Bearer {huge}"]), "a 20 kB token must be refused as InvalidToken"
     just_fits = "a" * (protect.MAX_TOKEN_CHARS - 4) + ".b.c"
-    assert protect.bearer_token(f"Bearer {just_fits}") == just_fits, "a token of exactly MAX_TOKEN_CHARS is allowed"
+    assert protect.bearer_token([f"Bearer {just_fits}"]) == just_fits, "a token of exactly MAX_TOKEN_CHARS is allowed"
 
 
 # --- header -----------------------------------------------------------------------------------------
@@ -273,6 +284,14 @@ def test_rfc6750_invalid_token_response() -> None:
 
 
 @pytest.mark.task("responses")
+def test_rfc6750_invalid_request_response() -> None:
+    resp = protect.rfc6750_response(None, protect.InvalidRequest())
+    challenge = resp.headers.get("www-authenticate", "")
+    assert resp.status_code == 400, f"a malformed request (two tokens) → 400, got {resp.status_code}"
+    assert 'error="invalid_request"' in challenge, f"a malformed request → error=\"invalid_request\" (got {challenge!r})"
+
+
+@pytest.mark.task("responses")
 def test_rfc6750_insufficient_scope_response() -> None:
     resp = protect.rfc6750_response(None, protect.InsufficientScope("orders:read"))
     challenge = resp.headers.get("www-authenticate", "")
@@ -332,8 +351,9 @@ def test_token_never_in_logs_but_reason_is(client: TestClient, caplog: pytest.Lo
 # --- end-to-end: FastAPI's JWT-tutorial cases and the attacks, over HTTP ----------------------------------
 
 
-def call(client: TestClient, path: str, value: str | None) -> Any:
-    return client.get(path, headers={} if value is None else {"Authorization": value})
+def call(client: TestClient, path: str, value: str | list[str] | None) -> Any:
+    values = [] if value is None else [value] if isinstance(value, str) else value
+    return client.get(path, headers=[("Authorization", v) for v in values])
 
 
 E2E = [
@@ -352,6 +372,8 @@ E2E = [
     ("alg none", "/me", f"Bearer {alg_none()}", 401, 'error="invalid_token"'),
     ("algorithm confusion", "/me", f"Bearer {confusion()}", 401, 'error="invalid_token"'),
     ("oversized token", "/me", "Bearer " + "a" * 50_000, 401, 'error="invalid_token"'),
+    ("two Authorization headers", "/me", [f"Bearer {token()}", f"Bearer {token(claims('bob'))}"], 400,
+     'error="invalid_request"'),
     ("scope granted", "/orders", f"Bearer {token()}", 200, None),
     ("scope missing", "/orders", f"Bearer {token(claims(scope='profile'))}", 403, 'error="insufficient_scope"'),
 ]
@@ -359,7 +381,7 @@ E2E = [
 
 @pytest.mark.task("end-to-end")
 @pytest.mark.parametrize(("case", "path", "value", "status", "challenge"), E2E, ids=[c[0] for c in E2E])
-def test_end_to_end(client: TestClient, case: str, path: str, value: str | None, status: int, challenge: str | None) -> None:
+def test_end_to_end(client: TestClient, case: str, path: str, value: Any, status: int, challenge: str | None) -> None:
     resp = call(client, path, value)
     assert resp.status_code == status, f"{case}: {path} answered {resp.status_code}, expected {status}"
     if challenge:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from jwtlab import clock, keys
@@ -78,6 +78,12 @@ class InvalidToken(AuthError):
         self.reason = reason
 
 
+class InvalidRequest(AuthError):
+    """The request is malformed, e.g. two Authorization headers: 400 `invalid_request` (RFC 6750 §3.1)."""
+
+    reason = "invalid_request"
+
+
 class InsufficientScope(AuthError):
     """The token is fine but lacks `scope`: 403 `insufficient_scope`."""
 
@@ -87,16 +93,19 @@ class InsufficientScope(AuthError):
         self.reason = "insufficient_scope"
 
 
-def bearer_token(authorization: str | None) -> str:
-    """The token from an `Authorization: Bearer <token>` header value (RFC 6750 §2.1).
+def bearer_token(authorization: list[str]) -> str:
+    """The token from the request's `Authorization: Bearer <token>` header values (RFC 6750 §2.1).
 
-    No header, another scheme or an empty token → `NoToken`; a token longer than MAX_TOKEN_CHARS →
-    `InvalidToken("too_large")`, before anything decodes it.
+    `authorization` holds every Authorization header of the request. None, another scheme or an empty
+    token → `NoToken`; two or more headers → `InvalidRequest` (which one would the gateway have
+    checked?); a token longer than MAX_TOKEN_CHARS → `InvalidToken("too_large")`, before any decoding.
     """
     # BEGIN SOLUTION bearer
+    if len(authorization) > 1:
+        raise InvalidRequest()
     if not authorization:
         raise NoToken()
-    scheme, _, token = authorization.partition(" ")
+    scheme, _, token = authorization[0].partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise NoToken()
@@ -181,15 +190,18 @@ def rfc6750_response(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidToken):
         challenge = f'Bearer realm="{REALM}", error="invalid_token", error_description="the access token is not valid"'
         return JSONResponse({"detail": "invalid token", "reason": exc.reason}, 401, {"WWW-Authenticate": challenge})
+    if isinstance(exc, InvalidRequest):
+        challenge = f'Bearer realm="{REALM}", error="invalid_request"'
+        return JSONResponse({"detail": "invalid request"}, 400, {"WWW-Authenticate": challenge})
     return JSONResponse({"detail": "not authenticated"}, 401, {"WWW-Authenticate": f'Bearer realm="{REALM}"'})
     # END SOLUTION
 
 
-def authenticate(authorization: Annotated[str | None, Header()] = None) -> Principal:
+def authenticate(request: Request) -> Principal:
     """The FastAPI dependency: every step above, failing closed, logging the reason but never the token."""
     # BEGIN SOLUTION fail-closed
     try:
-        token = bearer_token(authorization)
+        token = bearer_token(request.headers.getlist("authorization"))
         read_header(token)
         claims = decode_claims(token)
         user = load_user(claims)
