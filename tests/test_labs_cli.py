@@ -194,3 +194,9 @@ def test_maintainers_can_check_a_generated_starter(learner: Path, capsys: pytest
     code, out = run(capsys, "check", LAB, "--against", "starter")
     assert code == 1 and "0 of 8 tasks pass" in out and "(checked the starter of lab 1)" in out
     assert not (learner / "state" / "progress.json").exists(), "checking the lab itself records no progress"
+
+
+def test_outside_a_course_checkout_is_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWTLAB_COURSE_ROOT", str(tmp_path))
+    with pytest.raises(SystemExit, match="jwtlab: .*labs.toml"):
+        main(["labs"])

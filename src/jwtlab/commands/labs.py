@@ -55,7 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _context(name: str | None = None) -> tuple[Manifest, Lab | None, Progress]:
-    manifest = manifest_mod.load()
+    try:
+        manifest = manifest_mod.load()
+    except FileNotFoundError as exc:
+        raise SystemExit(f"jwtlab: {exc}") from None
     lab = manifest.lab(name) if name is not None else None
     return manifest, lab, Progress.load(manifest.root)
 
