@@ -76,6 +76,8 @@ def test_solution_text_drops_only_markers() -> None:
         ("def f():\n    # BEGIN SOLUTION a\n    # STARTER: return 1\n    return 2\n    # END SOLUTION\n", r"STARTER lines must come last"),
         ("def f():\n    x = 1  # END SOLUTION\n", r"a marker must be a comment on a line of its own"),
         ("def f(x):\n    # BEGIN SOLUTION a\n    if x:\n    # END SOLUTION\n        return 1\n", r"not valid Python"),
+        ("class C:\n    # BEGIN SOLUTION a\n    X = 1\n    # END SOLUTION\n", r"f\.py:2: a solution block must sit inside a function body"),
+        ("def f(:\n    # BEGIN SOLUTION a\n    pass\n    # END SOLUTION\n", r"the solution itself is not valid Python"),
     ],
 )
 def test_malformed_markers_are_clear_errors(source: str, message: str) -> None:

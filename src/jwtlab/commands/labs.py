@@ -182,13 +182,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     manifest, lab, _ = _lab_or_exit(args.lab)
     if args.against:
         return _check_against(lab, args.against)
+    folder = work_dir(lab)
+    seen = _snapshot(folder)  # taken before the run, so a save during the run triggers the next one
     code = _check_once(manifest, lab)
     if not args.watch or code != 1:  # nothing to watch for: passed already, or not started
         return code
-    folder = work_dir(lab)
     deadline = time.monotonic() + args.max_minutes * 60
     runs = 1
-    seen = _snapshot(folder)
     print(f"\nWatching {_rel(folder, manifest.root)}/ — save a file to re-run the checks (Ctrl-C stops).", flush=True)
     while runs < args.max_runs and time.monotonic() < deadline:
         time.sleep(args.interval)
@@ -199,7 +199,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         runs += 1
         print("\n" + "-" * 60, flush=True)
         code = _check_once(manifest, lab)
-        seen = _snapshot(folder)
         if code == 0:
             return 0
     print(f"\nStopped watching after {runs} runs.")

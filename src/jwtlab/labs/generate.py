@@ -99,7 +99,23 @@ def blocks(text: str, *, tasks: Collection[str] | None = None, name: str = "<sol
             raise MarkerError(f"{where}: a marker must be a comment on a line of its own: {line.strip()!r}")
     if open_task is not None:
         raise MarkerError(f"{name}:{open_line}: BEGIN SOLUTION {open_task} is never closed by END SOLUTION")
+    _inside_functions(text, found, name)
     return found
+
+
+def _inside_functions(text: str, found: list[Block], name: str) -> None:
+    """Every block must sit in a function body: anywhere else its `raise` would run at import time."""
+    try:
+        tree = ast.parse(text, filename=name)
+    except SyntaxError as exc:
+        raise MarkerError(f"{name}:{exc.lineno}: the solution itself is not valid Python ({exc.msg})") from None
+    # (def line, last line): the BEGIN comment must come after the def and before the function's last line
+    bodies = [(node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree)
+              if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+    for block in found:
+        if not any(first < block.begin <= last for first, last in bodies):
+            raise MarkerError(f"{name}:{block.begin}: a solution block must sit inside a function body; "
+                              "elsewhere the starter would fail at import")
 
 
 def starter(text: str, *, tasks: Collection[str] | None = None, titles: dict[str, str] | None = None,
