@@ -30,7 +30,7 @@ class TaskResult:
     task: str
     passed: bool
     total: int
-    failures: list[str] = field(default_factory=list)  # "test: message" lines
+    failures: list[str] = field(default_factory=list)  # one worded reason per failing check
 
 
 @dataclass
