@@ -25,13 +25,13 @@ pytestmark = pytest.mark.network
 
 STS_KEY = ed25519_key("sts")
 ISSUER = "https://sts.course.example"
+# Module level: with postponed annotations FastAPI resolves `Annotated[..., Depends(x)]` in module globals.
+bound = mtls.bound_token_dependency(STS_KEY, issuer=ISSUER, audience="payments", now=clock.now)
+orders_only_peer = mtls.allow_peers(pki.spiffe_id("orders"))
 
 
 def payments_app() -> FastAPI:
     app = FastAPI(title="payments")
-    bound = mtls.bound_token_dependency(STS_KEY, issuer=ISSUER, audience="payments", now=clock.now)
-
-    orders_only_peer = mtls.allow_peers(pki.spiffe_id("orders"))
 
     @app.get("/whoami")
     async def whoami(peer: Annotated[mtls.Peer, Depends(mtls.require_peer)]) -> dict[str, Any]:
