@@ -381,6 +381,8 @@ def sts_router(sts: SecurityTokenService) -> APIRouter:
             body = sts.handle(request.headers.get("authorization"), request.headers.get("content-type"), await request.body())
         except ExchangeError as exc:
             return _error_response(exc)
+        except Exception:  # fail closed: hostile input gets a 400, never a 500 with a stack trace
+            return _error_response(ExchangeError("invalid_request", "The request could not be processed."))
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     @router.get("/jwks.json")
