@@ -28,6 +28,7 @@ from jwtlab.exchange import (
     ExchangeRequest,
     SecurityTokenService,
     TargetService,
+    actor_chain,
     create_sts_app,
     exchange_claims,
     issued_scope,
@@ -262,6 +263,18 @@ def test_act_nests_earlier_actors() -> None:
     second = exchange_claims(subject_claims(act=earlier), ExchangeRequest("payments", ("ledger",)), targets=TARGETS,
                              issuer=STS, now=clock.now())
     assert second["act"] == {"sub": "payments", "act": {"sub": "orders", "act": {"sub": "gateway"}}}
+
+
+def test_malformed_or_endless_act_chains_are_refused() -> None:
+    request = ExchangeRequest("payments", ("ledger",))
+    deep: dict[str, Any] = {"sub": "s0"}
+    for i in range(1, 8):
+        deep = {"sub": f"s{i}", "act": deep}
+    assert actor_chain({"act": deep}) == [f"s{i}" for i in range(7, -1, -1)]
+    for act in ("orders", {"act": {"sub": "x"}}, {"sub": ""}, {"sub": "a", "act": "b"}, {"sub": "s8", "act": deep}):
+        exc = error_of(lambda a=act: exchange_claims(subject_claims(act=a), request, targets=TARGETS, issuer=STS,
+                                                     now=clock.now()))
+        assert (exc.error, exc.reason) == ("invalid_request", "act")
 
 
 def test_may_act_is_enforced_when_present() -> None:

@@ -216,3 +216,12 @@ def test_check_certificate_binding_compares_the_whole_certificate() -> None:
     for cnf in (None, {}, {"x5t#S256": ""}, {"x5t#S256": 5}, "x", {"jkt": orders.x5t_s256}):
         with pytest.raises(TokenRejected, match="not bound"):
             mtls.check_certificate_binding({"sub": "alice", "cnf": cnf}, orders.der)
+
+
+def test_plain_http_carries_no_tls_extension_so_no_peer() -> None:
+    """Without TLS there is no certificate to trust, and no header can stand in for one."""
+    app = payments_app()
+    with services.start(app, name="plain", http=mtls.tls_scope_protocol()) as plain, httpx.Client(timeout=5) as http:
+        resp = http.get(plain.url + "/whoami", headers={"X-Client-Cert": pki.course_ca().issue("orders").cert_pem().decode()
+                                                        .replace("\n", " ")})
+    assert resp.status_code == 401 and resp.json()["detail"]["reason"] == "no_client_certificate"

@@ -42,7 +42,7 @@ from .verify import TokenRejected, verify_token
 
 __all__ = [
     "TOKEN_EXCHANGE_GRANT", "ACCESS_TOKEN_TYPE", "JWT_TOKEN_TYPE", "Client", "TargetService", "ExchangeError",
-    "ExchangeRequest", "issued_scope", "exchange_claims", "SecurityTokenService", "sts_router", "create_sts_app",
+    "ExchangeRequest", "issued_scope", "actor_chain", "exchange_claims", "SecurityTokenService", "sts_router", "create_sts_app",
     "ExchangedTokenCache",
 ]
 
@@ -53,6 +53,8 @@ JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 _SUBJECT_TOKEN_TYPES = (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE)
 #: Parameters RFC 8693 lets a client repeat; every other one must appear at most once (RFC 6749 §3.2).
 _REPEATABLE = ("audience", "resource")
+#: The longest delegation chain the STS extends (hops through services, not people: a handful at most).
+MAX_ACT_DEPTH = 8
 #: A token request larger than this is refused before parsing (a few tokens and names fit easily).
 MAX_FORM_BYTES = 16_384
 
@@ -150,6 +152,24 @@ def _target(request: ExchangeRequest, targets: Mapping[str, TargetService]) -> T
     return named[0]
 
 
+def actor_chain(claims: Mapping[str, Any]) -> list[str]:
+    """The `act` chain as a list of actor `sub`s, the current actor first (RFC 8693 §4.1).
+
+    Only the current actor (the first) may be used for authorisation; the earlier ones are history for
+    the log (RFC 8693 §4.1). Raises ExchangeError for a malformed or absurdly deep chain.
+    """
+    chain: list[str] = []
+    act = claims.get("act")
+    while act is not None:
+        if not isinstance(act, dict) or not isinstance(act.get("sub"), str) or not act["sub"]:
+            raise ExchangeError("invalid_request", "The subject token's act claim is malformed.", reason="act")
+        if len(chain) > 2 * MAX_ACT_DEPTH:
+            raise ExchangeError("invalid_request", "The subject token's act chain is too deep.", reason="act")
+        chain.append(act["sub"])
+        act = act.get("act")
+    return chain
+
+
 def exchange_claims(
     subject: Mapping[str, Any],
     request: ExchangeRequest,
@@ -178,7 +198,11 @@ def exchange_claims(
     if exp <= now:
         raise ExchangeError("invalid_request", "The subject token expires now; nothing can be issued from it.", reason="expired")
     act: dict[str, Any] = {"sub": request.client_id}
-    if isinstance(subject.get("act"), dict):
+    if "act" in subject:
+        earlier = actor_chain(subject)  # a malformed chain is refused, never silently dropped from the audit trail
+        if len(earlier) >= MAX_ACT_DEPTH:
+            raise ExchangeError("invalid_request", f"The delegation chain is already {len(earlier)} actors deep.",
+                                reason="act")
         act["act"] = subject["act"]
     return {
         "iss": issuer,
