@@ -222,6 +222,6 @@ def test_plain_http_carries_no_tls_extension_so_no_peer() -> None:
     """Without TLS there is no certificate to trust, and no header can stand in for one."""
     app = payments_app()
     with services.start(app, name="plain", http=mtls.tls_scope_protocol()) as plain, httpx.Client(timeout=5) as http:
-        resp = http.get(plain.url + "/whoami", headers={"X-Client-Cert": pki.course_ca().issue("orders").cert_pem().decode()
-                                                        .replace("\n", " ")})
+        forwarded = pki.course_ca().issue("orders").cert_pem().decode().strip().replace("\n", " ")
+        resp = http.get(plain.url + "/whoami", headers={"X-Client-Cert": forwarded})
     assert resp.status_code == 401 and resp.json()["detail"]["reason"] == "no_client_certificate"
