@@ -17,7 +17,7 @@ from fastapi import FastAPI, Header, HTTPException
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jwtlab import clock, services
+from jwtlab import clock, pki, services
 from jwtlab.client_auth import CLIENT_ASSERTION_TYPE, build_client_assertion
 from jwtlab.exchange import (
     ACCESS_TOKEN_TYPE,
@@ -53,7 +53,7 @@ USER_SCOPE = "orders:read payments:charge ledger:write"
 
 
 def make_sts(**overrides: Any) -> SecurityTokenService:
-    clients = {cid: Client(cid, secret=secret) for cid, secret in SECRETS.items()}
+    clients = {cid: Client(cid, secret=secret, spiffe_id=pki.spiffe_id(cid)) for cid, secret in SECRETS.items()}
     clients["reports"] = Client("reports", jwk=REPORTS_KEY.public_jwk())
     settings_ = {
         "issuer": STS, "clients": clients, "targets": TARGETS, "trusted_issuers": {IDP: IDP_KEY},
@@ -166,6 +166,26 @@ def test_private_key_jwt_authenticates_a_client_at_the_sts() -> None:
     assert (replay.error, replay.reason) == ("invalid_client", "replayed")
     both = error_of(lambda: sts.handle(basic("orders", SECRETS["orders"]), FORM_TYPE, raw))
     assert both.error == "invalid_request"
+
+
+def test_tls_client_auth_and_certificate_bound_exchanged_tokens() -> None:
+    """RFC 8705: a client over mTLS authenticates with its certificate and gets a token bound to it."""
+    sts, ca = make_sts(), pki.course_ca()
+    orders, ledger = ca.issue("orders"), ca.issue("ledger")
+    raw = body_of(grant_type=TOKEN_EXCHANGE_GRANT, subject_token=user_token(), subject_token_type=ACCESS_TOKEN_TYPE,
+                  audience="payments")
+    body = sts.handle(None, FORM_TYPE, raw + b"&client_id=orders", orders.der)
+    claims = claims_of(body["access_token"])
+    assert claims["client_id"] == "orders" and claims["cnf"] == {"x5t#S256": orders.x5t_s256}
+    # Authenticated by secret but over mTLS: still bound to the certificate on the connection.
+    assert claims_of(sts.handle(basic("orders", SECRETS["orders"]), FORM_TYPE, raw, orders.der)["access_token"])["cnf"]
+    # Without a certificate: a plain bearer token.
+    assert "cnf" not in claims_of(sts.handle(basic("orders", SECRETS["orders"]), FORM_TYPE, raw)["access_token"])
+    for client_id, cert in [(b"orders", ledger.der), (b"", orders.der), (b"stranger", orders.der),
+                            (b"orders", pki.CourseCA("other", trust_domain="other.example").issue("orders").der)]:
+        extra = b"&client_id=" + client_id if client_id else b""
+        exc = error_of(lambda e=extra, c=cert: sts.handle(None, FORM_TYPE, raw + e, c))
+        assert (exc.error, exc.status) == ("invalid_client", 401)
 
 
 # --- the subject token ---------------------------------------------------------------------------------

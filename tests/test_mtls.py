@@ -225,3 +225,43 @@ def test_plain_http_carries_no_tls_extension_so_no_peer() -> None:
         forwarded = pki.course_ca().issue("orders").cert_pem().decode().strip().replace("\n", " ")
         resp = http.get(plain.url + "/whoami", headers={"X-Client-Cert": forwarded})
     assert resp.status_code == 401 and resp.json()["detail"]["reason"] == "no_client_certificate"
+
+
+def test_sts_over_mtls_issues_a_token_only_its_client_can_use(pki_dir: Path, payments: services.Service) -> None:
+    """tls_client_auth at the STS, then the bound token at payments: from orders it works, from ledger it does not."""
+    import jwt
+
+    from jwtlab.exchange import (
+        ACCESS_TOKEN_TYPE,
+        TOKEN_EXCHANGE_GRANT,
+        Client,
+        SecurityTokenService,
+        TargetService,
+        create_sts_app,
+    )
+
+    pki.course_ca().issue("sts").write(pki_dir)
+    idp = ed25519_key("idp")
+    sts = SecurityTokenService(
+        issuer=ISSUER, clients={"orders": Client("orders", spiffe_id=pki.spiffe_id("orders"))},
+        targets={"payments": TargetService("payments", frozenset({"payments:charge"}))},
+        trusted_issuers={clock.DEMO_ISSUER: idp}, clock=clock.Clock(),
+    )
+    user = jwt.encode(clock.claims("alice", aud="orders", scope="payments:charge"), idp.signing_key, algorithm="EdDSA",
+                      headers=idp.headers(typ="at+jwt"))
+    config = mtls.server_ssl_config(pki_dir / "course-ca.crt", files(pki_dir, "sts"), require_client_cert=False)
+    data = {"grant_type": TOKEN_EXCHANGE_GRANT, "subject_token": user, "subject_token_type": ACCESS_TOKEN_TYPE,
+            "audience": "payments", "client_id": "orders"}
+    with services.start(create_sts_app(sts), name="sts", **config) as sts_service:
+        with client(pki_dir, "orders") as http:
+            resp = http.post(sts_service.url + "/token", data=data)
+            assert resp.status_code == 200, resp.text
+            token = resp.json()["access_token"]
+            assert http.get(payments.url + "/pay", headers={"Authorization": "Bearer " + token}).status_code == 200
+        with client(pki_dir, "ledger") as http:
+            stolen = http.get(payments.url + "/pay", headers={"Authorization": "Bearer " + token})
+            assert stolen.status_code == 401 and stolen.json()["detail"]["reason"] == "cnf_mismatch"
+            # ledger cannot get such a token either: its certificate is not orders'.
+            assert http.post(sts_service.url + "/token", data=data).status_code == 401
+        with client(pki_dir, None) as http:
+            assert http.post(sts_service.url + "/token", data=data).json()["error"] == "invalid_client"

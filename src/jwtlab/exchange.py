@@ -8,8 +8,9 @@ with `act` recording who acted for the user.
 Three layers, so the rules can be tested without HTTP and the endpoint mounted anywhere:
 - `exchange_claims(...)`: the pure rules — verified subject claims + request → the new token's claims,
   or an `ExchangeError` carrying the RFC 6749 error code.
-- `SecurityTokenService`: client authentication (`client_secret_basic` or `private_key_jwt`), subject
-  token verification with `verify_token`, signing with the STS's Ed25519 demo key.
+- `SecurityTokenService`: client authentication (`client_secret_basic`, `private_key_jwt` or
+  `tls_client_auth`), subject token verification with `verify_token`, signing with the STS's Ed25519
+  demo key, and certificate-bound tokens (RFC 8705) for callers that come over mTLS.
 - `sts_router(...)` / `create_sts_app(...)`: `POST /token`, `GET /jwks.json` and the RFC 8414 metadata,
   as a FastAPI router the identity provider can include, or a standalone app.
 
@@ -35,9 +36,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from . import keys as demo_keys
+from . import pki
 from .client_auth import CLIENT_ASSERTION_TYPE, ClientAssertionVerifier, ClientAuthError
 from .clock import Clock
 from .keys import JWK, DemoKey
+from .mtls import bind_to_certificate, peer_certificate
 from .verify import TokenRejected, verify_token
 
 __all__ = [
@@ -61,7 +64,8 @@ MAX_FORM_BYTES = 16_384
 
 @dataclass(frozen=True)
 class Client:
-    """A registered confidential client. It authenticates with `secret` (basic) or `jwk` (private_key_jwt).
+    """A registered confidential client: `secret` (client_secret_basic), `jwk` (private_key_jwt) or
+    `spiffe_id` (tls_client_auth, RFC 8705 §2.1: the verified mTLS certificate must carry this URI SAN).
 
     A client with neither is public and may not exchange tokens: RFC 8693 leaves it open, the course
     closes it, because an exchange by an unauthenticated caller is a token-laundering service.
@@ -70,9 +74,10 @@ class Client:
     client_id: str
     secret: str | None = field(default=None, repr=False)
     jwk: JWK | None = None
+    spiffe_id: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.secret and not self.jwk:
+        if not self.secret and not self.jwk and not self.spiffe_id:
             raise ValueError(f"client {self.client_id!r} has no credential: only confidential clients are registered")
 
 
@@ -254,8 +259,11 @@ class SecurityTokenService:
         return demo_keys.jwks(self.key)
 
     # -- client authentication -------------------------------------------------------------
-    def authenticate(self, authorization: str | None, form: Mapping[str, list[str]]) -> str:
-        """The client_id of an authenticated confidential client, or ExchangeError(invalid_client, 401)."""
+    def authenticate(self, authorization: str | None, form: Mapping[str, list[str]], client_cert: bytes | None = None) -> str:
+        """The client_id of an authenticated confidential client, or ExchangeError(invalid_client, 401).
+
+        `client_cert` is the DER certificate the TLS handshake verified (see `jwtlab.mtls`), if any.
+        """
         assertion_type = _single(form, "client_assertion_type")
         assertion = _single(form, "client_assertion")
         if "client_secret" in form:
@@ -270,6 +278,8 @@ class SecurityTokenService:
                 return self.assertions.verify(assertion, _single(form, "client_id"))
             except ClientAuthError as exc:
                 raise _invalid_client(exc.message, reason=exc.reason) from None
+        if not basic and client_cert is not None:
+            return self._authenticate_certificate(_single(form, "client_id"), client_cert)
         if not basic:
             raise _invalid_client("Client authentication is required (confidential clients only).")
         client_id, secret = _parse_basic(authorization or "")
@@ -282,6 +292,19 @@ class SecurityTokenService:
         if _single(form, "client_id") not in (None, client_id):
             raise ExchangeError("invalid_request", "client_id differs from the authenticated client.")
         return client_id
+
+    def _authenticate_certificate(self, client_id: str | None, client_cert: bytes) -> str:
+        """tls_client_auth: the client names itself (client_id) and its verified certificate must say the same."""
+        client = self.clients.get(client_id or "")
+        if client is None or not client.spiffe_id:
+            raise _invalid_client("tls_client_auth needs the client_id of a client registered with a SPIFFE ID.")
+        try:
+            presented = pki.spiffe_id_of(client_cert)
+        except ValueError:
+            raise _invalid_client("The client certificate carries no usable SPIFFE ID.") from None
+        if not hmac.compare_digest(presented.encode(), client.spiffe_id.encode()):
+            raise _invalid_client("The client certificate belongs to another workload.")
+        return client.client_id
 
     # -- the exchange ----------------------------------------------------------------------
     def verify_subject(self, token: str, client_id: str) -> dict[str, Any]:
@@ -302,8 +325,15 @@ class SecurityTokenService:
                 description = f"The subject_token is not acceptable: {exc.message}"
             raise ExchangeError("invalid_request", description, reason=exc.reason) from None
 
-    def exchange(self, form: Mapping[str, list[str]], client_id: str) -> dict[str, Any]:
-        """Handle an authenticated token-exchange request; return the RFC 8693 §2.2.1 response body."""
+    def exchange(self, form: Mapping[str, list[str]], client_id: str, client_cert: bytes | None = None) -> dict[str, Any]:
+        """Handle an authenticated token-exchange request; return the RFC 8693 §2.2.1 response body.
+
+        With a client certificate (mTLS), the issued token is bound to it (RFC 8705 §3). A subject
+        token's own `cnf` is not checked against the exchanging client: the subject token was bound to the
+        previous hop, which presented it to this client; the exchanging client is its audience, not its
+        holder. What keeps a thief out is that only an authenticated client named in the subject
+        token's `aud` may exchange it.
+        """
         grant_type = _single(form, "grant_type")
         if grant_type != TOKEN_EXCHANGE_GRANT:
             raise ExchangeError("unsupported_grant_type", "Only token exchange is served here.")
@@ -321,6 +351,8 @@ class SecurityTokenService:
         request = ExchangeRequest(client_id, tuple(form.get("audience", ())), tuple(form.get("resource", ())), scope)
         now = self.clock.now()
         claims = exchange_claims(subject, request, targets=self.targets, issuer=self.issuer, now=now, lifetime=self.lifetime)
+        if client_cert is not None:
+            claims = bind_to_certificate(claims, client_cert)
         token = jwt.encode(claims, self.key.signing_key, algorithm=self.key.alg, headers=self.key.headers(typ="at+jwt"))
         body: dict[str, Any] = {
             "access_token": token,
@@ -333,11 +365,12 @@ class SecurityTokenService:
             body["scope"] = claims["scope"]
         return body
 
-    def handle(self, authorization: str | None, content_type: str | None, raw_body: bytes) -> dict[str, Any]:
+    def handle(self, authorization: str | None, content_type: str | None, raw_body: bytes,
+               client_cert: bytes | None = None) -> dict[str, Any]:
         """The whole token endpoint minus HTTP: parse, authenticate, exchange. Raises ExchangeError."""
         form = parse_form(content_type, raw_body)
-        client_id = self.authenticate(authorization, form)
-        return self.exchange(form, client_id)
+        client_id = self.authenticate(authorization, form, client_cert)
+        return self.exchange(form, client_id, client_cert)
 
 
 def _invalid_client(description: str, *, reason: str | None = None) -> ExchangeError:
@@ -402,7 +435,8 @@ def sts_router(sts: SecurityTokenService) -> APIRouter:
     @router.post("/token")
     async def token(request: Request) -> JSONResponse:
         try:
-            body = sts.handle(request.headers.get("authorization"), request.headers.get("content-type"), await request.body())
+            body = sts.handle(request.headers.get("authorization"), request.headers.get("content-type"), await request.body(),
+                              peer_certificate(request))
         except ExchangeError as exc:
             return _error_response(exc)
         except Exception:  # fail closed: hostile input gets a 400, never a 500 with a stack trace
@@ -420,7 +454,8 @@ def sts_router(sts: SecurityTokenService) -> APIRouter:
             "token_endpoint": sts.token_endpoint,
             "jwks_uri": sts.issuer.rstrip("/") + "/jwks.json",
             "grant_types_supported": [TOKEN_EXCHANGE_GRANT],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "tls_client_auth"],
+            "tls_client_certificate_bound_access_tokens": True,
             "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256"],
         }
 
