@@ -162,6 +162,9 @@ def test_without_a_certificate_the_app_answers_401(pki_dir: Path, optional_payme
     assert resp.json()["detail"]["reason"] == "no_client_certificate"
     with client(pki_dir, "orders") as http:
         assert http.get(optional_payments.url + "/whoami").json()["spiffe_id"].endswith("/svc/orders")
+    # "Optional" means the client may send none; a certificate it does send must still verify.
+    with client(pki_dir, "orders", directory=pki_dir / "rogue") as http, pytest.raises(httpx.HTTPError):
+        http.get(optional_payments.url + "/whoami")
 
 
 def bound_token(holder: str, audience: str = "payments") -> str:
