@@ -31,6 +31,7 @@ from jwtlab.exchange import (
     actor_chain,
     create_sts_app,
     exchange_claims,
+    http_exchanger,
     issued_scope,
 )
 from jwtlab.keys import ed25519_key
@@ -380,12 +381,8 @@ def hop_app(name: str, issuer: str, sts_url: dict[str, str], next_hop: dict[str,
     app = FastAPI(title=name)
 
     def fetch(subject_token: str, target: str, scope: str | None) -> Mapping[str, Any]:
-        data = {"grant_type": TOKEN_EXCHANGE_GRANT, "subject_token": subject_token,
-                "subject_token_type": ACCESS_TOKEN_TYPE, "audience": target}
         with httpx.Client(timeout=5) as http:
-            resp = http.post(sts_url["url"] + "/token", data=data, auth=(name, SECRETS[name]))
-        resp.raise_for_status()
-        return resp.json()
+            return http_exchanger(http, sts_url["url"] + "/token", name, secret=SECRETS[name])(subject_token, target, scope)
 
     caches[name] = ExchangedTokenCache(fetch, now=clock.now)
 
@@ -467,3 +464,22 @@ def test_http_error_shapes(chain: dict[str, Any]) -> None:
         token = resp.json()["access_token"]
         resp = http.get(chain["ledger"].url + "/work", headers={"Authorization": "Bearer " + token})
         assert resp.status_code == 401 and resp.json()["detail"]["reason"] == "audience"
+
+
+@pytest.mark.network
+def test_http_exchanger_with_private_key_jwt_and_its_errors(chain: dict[str, Any]) -> None:
+    url = chain["sts"].url + "/token"
+    subject = user_token(aud=["orders", "reports"])
+    with httpx.Client(timeout=5) as http:
+        # The STS expects assertions addressed to its configured token endpoint (its issuer + /token).
+        fetch = http_exchanger(http, url, "reports", key=REPORTS_KEY, assertion_audience=STS + "/token", now=clock.now)
+        body = fetch(subject, "ledger", "ledger:write")
+        assert claims_of(body["access_token"])["act"] == {"sub": "reports"}
+        assert fetch(subject, "ledger", None)["access_token"] != body["access_token"]  # a fresh assertion each time
+        wrong_aud = http_exchanger(http, url, "reports", key=REPORTS_KEY, now=clock.now)  # aud = the loopback URL
+        exc = error_of(lambda: wrong_aud(subject, "ledger", None))
+        assert (exc.error, exc.status, exc.reason) == ("invalid_client", 401, "audience")
+        exc = error_of(lambda: http_exchanger(http, url, "orders", secret=SECRETS["orders"])(subject, "billing", None))
+        assert (exc.error, exc.status) == ("invalid_target", 400)
+    with httpx.Client() as http, pytest.raises(ValueError, match="one client authentication"):
+        http_exchanger(http, url, "x", secret="s", key=REPORTS_KEY)

@@ -31,13 +31,19 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
+import httpx
 import jwt
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from . import keys as demo_keys
 from . import pki
-from .client_auth import CLIENT_ASSERTION_TYPE, ClientAssertionVerifier, ClientAuthError
+from .client_auth import (
+    CLIENT_ASSERTION_TYPE,
+    ClientAssertionVerifier,
+    ClientAuthError,
+    build_client_assertion,
+)
 from .clock import Clock
 from .keys import JWK, DemoKey
 from .mtls import bind_to_certificate, peer_certificate
@@ -46,7 +52,7 @@ from .verify import TokenRejected, verify_token
 __all__ = [
     "TOKEN_EXCHANGE_GRANT", "ACCESS_TOKEN_TYPE", "JWT_TOKEN_TYPE", "Client", "TargetService", "ExchangeError",
     "ExchangeRequest", "issued_scope", "actor_chain", "exchange_claims", "SecurityTokenService", "sts_router", "create_sts_app",
-    "ExchangedTokenCache",
+    "ExchangedTokenCache", "http_exchanger",
 ]
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -468,6 +474,53 @@ def create_sts_app(sts: SecurityTokenService) -> FastAPI:
     app.include_router(sts_router(sts))
     app.state.sts = sts
     return app
+
+
+def http_exchanger(
+    http: httpx.Client,
+    token_url: str,
+    client_id: str,
+    *,
+    secret: str | None = None,
+    key: DemoKey | None = None,
+    assertion_audience: str | None = None,
+    now: Callable[[], float] | None = None,
+) -> Callable[[str, str, str | None], Mapping[str, Any]]:
+    """A `fetch` for `ExchangedTokenCache`: performs the exchange over HTTP as `client_id`.
+
+    Authenticates with `secret` (client_secret_basic), or `key` (private_key_jwt: a fresh assertion per
+    request, `aud` = `assertion_audience`, by default `token_url`), or neither — then the TLS client
+    certificate of `http` must do (tls_client_auth). Raises `ExchangeError` with the STS's error code.
+    """
+    if secret is not None and key is not None:
+        raise ValueError("choose one client authentication method: secret or key")
+    clock_now = now or Clock(real=True).now
+
+    def fetch(subject_token: str, target: str, scope: str | None) -> Mapping[str, Any]:
+        data = {"grant_type": TOKEN_EXCHANGE_GRANT, "subject_token": subject_token,
+                "subject_token_type": ACCESS_TOKEN_TYPE, "audience": target}
+        if scope is not None:
+            data["scope"] = scope
+        auth: tuple[str, str] | None = None
+        if secret is not None:
+            auth = (client_id, secret)  # httpx sends it as HTTP Basic
+        elif key is not None:
+            data["client_assertion_type"] = CLIENT_ASSERTION_TYPE
+            data["client_assertion"] = build_client_assertion(client_id, assertion_audience or token_url, key,
+                                                              now=clock_now())
+        else:
+            data["client_id"] = client_id
+        resp = http.post(token_url, data=data, auth=auth)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        if resp.status_code != 200:
+            raise ExchangeError(str(body.get("error", "server_error")), str(body.get("error_description", resp.reason_phrase)),
+                                status=resp.status_code, reason=body.get("reason"))
+        return body
+
+    return fetch
 
 
 @dataclass
