@@ -268,3 +268,16 @@ def test_sts_over_mtls_issues_a_token_only_its_client_can_use(pki_dir: Path, pay
             assert http.post(sts_service.url + "/token", data=data).status_code == 401
         with client(pki_dir, None) as http:
             assert http.post(sts_service.url + "/token", data=data).json()["error"] == "invalid_client"
+
+
+def test_jwtlab_pki_writes_the_ca_and_service_certificates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from jwtlab.cli import main
+
+    assert main(["pki", str(tmp_path / "certs"), "orders", "payments"]) == 0
+    out = capsys.readouterr().out
+    assert "spiffe://course.example/svc/orders" in out and pki.course_ca().issue("orders").x5t_s256 in out
+    written = sorted(p.name for p in (tmp_path / "certs").iterdir())
+    assert written == ["course-ca.crt", "orders.crt", "orders.key", "payments.crt", "payments.key"]
+    assert (tmp_path / "certs" / "orders.key").stat().st_mode & 0o077 == 0  # private key readable by the owner only
+    assert pki.spiffe_id_of((tmp_path / "certs" / "payments.crt").read_bytes()).endswith("/svc/payments")
+    assert main(["pki", str(tmp_path / "bad"), "a/b"]) == 2
