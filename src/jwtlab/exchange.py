@@ -52,7 +52,7 @@ from .verify import TokenRejected, verify_token
 __all__ = [
     "TOKEN_EXCHANGE_GRANT", "ACCESS_TOKEN_TYPE", "JWT_TOKEN_TYPE", "Client", "TargetService", "ExchangeError",
     "ExchangeRequest", "issued_scope", "actor_chain", "exchange_claims", "SecurityTokenService", "sts_router", "create_sts_app",
-    "ExchangedTokenCache", "http_exchanger",
+    "ExchangedTokenCache", "http_exchanger", "parse_form", "MAX_ACT_DEPTH", "MAX_FORM_BYTES",
 ]
 
 TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
