@@ -21,8 +21,9 @@ def test_learning_path_page_is_up_to_date() -> None:
 def test_learning_path_lists_every_page_with_minutes() -> None:
     text = learning_path.render()
     for page in learning_path.pages():
-        assert f"{{doc}}`/{page.docname}`" in text
-        assert f"*{page.minutes} min · {page.level}" in text
+        assert f"### {page.title}" in text or f"### Lab: {page.title}" in text
+        assert f"*{page.minutes} min · {page.level}* · prerequisites:" in text
+        assert f"open the page </{page.docname}>`" in text
 
 
 def test_prerequisite_checker_catches_unknown_pages(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Strict nbval compares every stored output with a fresh run, so a notebook is committed exactly as this
 tool leaves it: executed top to bottom in its own folder by the `python3` kernel, without execution
-timing metadata (`record_timing=False`), so that running it twice changes nothing.
+timing metadata (`record_timing=False`) and with each run of printed text stored as one output, so that
+running it twice changes nothing.
 
     python tools/execute_notebooks.py                 # every notebook under notebooks/
     python tools/execute_notebooks.py notebooks/x.ipynb
@@ -21,6 +22,27 @@ ROOT = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 30
 
 
+def merge_streams(outputs: list) -> list:
+    """Join consecutive stdout (or stderr) chunks into one output.
+
+    The kernel sends what a cell prints in chunks whose boundaries depend on timing (a busy machine
+    flushes mid-line), so without this the same run can be stored as one output or as three.
+    """
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and output.output_type == "stream"
+            and previous.output_type == "stream"
+            and previous.name == output.name
+        ):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
 def execute(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -31,6 +53,8 @@ def execute(path: Path) -> float:
     elapsed = time.monotonic() - started
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
     return elapsed

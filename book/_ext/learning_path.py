@@ -118,9 +118,9 @@ def problems(toc_path: Path = TOC, root: Path = ROOT) -> list[str]:
     return issues
 
 
-def _link(docname: str, current: str = "book/learning-path") -> str:
-    # {doc} paths are relative to the current document unless they start with '/' (source root).
-    return f"{{doc}}`/{docname}`"
+def _link(docname: str, text: str | None = None) -> str:
+    # {doc} paths are relative to the current document unless they start with '/' (the source root).
+    return f"{{doc}}`{text} </{docname}>`" if text else f"{{doc}}`/{docname}`"
 
 
 def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
@@ -132,7 +132,7 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
         "<!-- Generated from each page's front matter by book/_ext/learning_path.py; do not edit. -->",
         "",
         f"The whole course takes about **{total // 60} h {total % 60:02d} min**. Each page lists how long it takes,",
-        "its level and what to read first; labs are marked 🧪. Follow the parts in order, or jump to what you",
+        "its level and what to read first; labs are marked *Lab*. Follow the parts in order, or jump to what you",
         "need and read its prerequisites first.",
         "",
     ]
@@ -142,12 +142,12 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
             part = page.part
             minutes = sum(p.minutes for p in found if p.part == part)
             out += [f"## {part} ({minutes} min)", ""]
-        lab = "🧪 " if page.docname.startswith("book/labs/") else ""
+        lab = "Lab: " if page.docname.startswith("book/labs/") else ""
         prereqs = ", ".join(_link(p) for p in page.prerequisites) or "none"
         out += [
-            f"### {lab}{_link(page.docname)}",
+            f"### {lab}{page.title}",
             "",
-            f"*{page.minutes} min · {page.level} · prerequisites: {prereqs}*",
+            f"*{page.minutes} min · {page.level}* · prerequisites: {prereqs} · {_link(page.docname, 'open the page')}",
             "",
         ]
         out += [f"- {objective}" for objective in page.objectives]

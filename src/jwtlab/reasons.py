@@ -58,6 +58,8 @@ REASONS: dict[str, Reason] = {
                "Use the right kind of token (e.g. an access token with `typ: at+jwt`, not an ID token)."),
         Reason("weak_key", "The verification key is unusable or too weak for the algorithm",
                "Use HMAC secrets of at least 256 random bits and never a public key as an HMAC secret."),
+        Reason("cnf_mismatch", "The token is bound to a certificate other than the one presented (`cnf`)",
+               "Present the client certificate the token was issued for (RFC 8705); a bound token is useless to anyone else."),
         Reason("misconfigured", "The verifier itself was called with invalid settings",
                "Fix the call: algorithms, issuer and audience must be non-empty strings; keys a JWKS, JWK or key object."),
     ]

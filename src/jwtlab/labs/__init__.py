@@ -1,0 +1,1 @@
+"""The labs: manifest (`labs/labs.toml`), starter generator, check runner and the learner's progress."""
