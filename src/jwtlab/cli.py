@@ -12,7 +12,7 @@ import importlib
 import sys
 
 #: Subcommand modules, in the order `jwtlab --help` lists them.
-COMMAND_MODULES: list[str] = ["inspect", "labs", "pki"]
+COMMAND_MODULES: list[str] = ["inspect", "labs", "pki", "up"]
 
 
 def build_parser() -> argparse.ArgumentParser:
