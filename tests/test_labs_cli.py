@@ -39,7 +39,7 @@ def solution(root: Path) -> str:
 
 def test_fail_hint_pass_solution(learner: Path, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "labs")
-    assert code == 0 and "not started" in out and "0 of 2 passed" in out and "needs: book/basics/index" in out
+    assert code == 0 and "not started" in out and "0 of 2 passed" in out and "needs: notebooks/02-signing-and-verifying" in out
 
     code, out = run(capsys, "start", "1")
     work = learner / "work" / LAB / "protect.py"
