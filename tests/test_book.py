@@ -63,3 +63,13 @@ def test_built_book_has_index_and_no_external_assets(root: Path) -> None:
     assert index.exists(), "run the book build first (./course book); CI builds it before the tests"
     html = index.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]+src=\"https?://", html), "the book must not load scripts from a CDN"
+
+
+def test_learning_path_map_links_every_page_and_draws_every_prerequisite() -> None:
+    found = learning_path.pages()
+    svg = learning_path.map_svg(found)
+    for page in found:
+        assert f'href="../{page.docname}.html"' in svg
+    arrows = sum(1 for page in found for prereq in page.prerequisites if prereq in {p.docname for p in found})
+    assert svg.count('marker-end="url(#lp-arrow)"') == arrows
+    assert "http" not in svg.replace("http://www.w3.org/2000/svg", ""), "the map must not load anything"

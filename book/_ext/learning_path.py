@@ -135,6 +135,13 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
         "its level and what to read first; labs are marked *Lab*. Follow the parts in order, or jump to what you",
         "need and read its prerequisites first.",
         "",
+        "The map shows every page by part (columns) with an arrow from each prerequisite to the page that needs",
+        "it; click a box to open the page.",
+        "",
+        "```{raw} html",
+        map_svg(found),
+        "```",
+        "",
     ]
     part = None
     for page in found:
@@ -153,6 +160,95 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
         out += [f"- {objective}" for objective in page.objectives]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN = 168, 50, 44, 14, 12
+_LEVEL_COLOURS = {"beginner": "#e3f2e1", "intermediate": "#fff1d6", "advanced": "#fbe0e0"}
+
+
+def _wrap(text: str, width: int = 24, lines: int = 2) -> list[str]:
+    words, out, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    out.append(line)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: width - 1].rstrip() + "…"
+    return out
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def map_svg(found: list[Page]) -> str:
+    """The learning path as a picture: a column per part, a box per page, an arrow per prerequisite.
+
+    Plain SVG written here (no Graphviz, no script), so the page displays offline and the picture can never
+    disagree with the front matter it is drawn from.
+    """
+    parts: list[str] = []
+    for page in found:
+        if page.part not in parts:
+            parts.append(page.part)
+    position: dict[str, tuple[float, float]] = {}
+    rows: dict[str, int] = {}
+    for page in found:
+        column = parts.index(page.part)
+        row = rows.get(page.part, 0)
+        rows[page.part] = row + 1
+        position[page.docname] = (
+            _MARGIN + column * (_BOX_W + _GAP_X),
+            _MARGIN + 34 + row * (_BOX_H + _GAP_Y),
+        )
+    width = _MARGIN * 2 + len(parts) * _BOX_W + (len(parts) - 1) * _GAP_X
+    height = _MARGIN * 2 + 34 + max(rows.values()) * (_BOX_H + _GAP_Y)
+    svg = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        'role="img" aria-label="Map of the learning path: pages by part, arrows from prerequisites" '
+        'font-family="sans-serif" font-size="11">',
+        '<defs><marker id="lp-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#777"/></marker></defs>',
+    ]
+    for index, part in enumerate(parts):
+        x = _MARGIN + index * (_BOX_W + _GAP_X)
+        svg.append(f'<text x="{x}" y="{_MARGIN + 14}" font-weight="bold" font-size="12">{_escape(part)}</text>')
+    for page in found:
+        tx, ty = position[page.docname]
+        for prereq in page.prerequisites:
+            if prereq not in position:
+                continue
+            sx, sy = position[prereq]
+            if sx == tx:  # same column: a curve along the right-hand side
+                x1, y1, x2, y2 = sx + _BOX_W, sy + _BOX_H / 2, tx + _BOX_W, ty + _BOX_H / 2
+                bulge = x1 + 14 + abs(ty - sy) / 12
+                path = f"M{x1},{y1} C{bulge},{y1} {bulge},{y2} {x2 + 2},{y2}"
+            else:
+                x1, y1, x2, y2 = sx + _BOX_W, sy + _BOX_H / 2, tx - 2, ty + _BOX_H / 2
+                mid = (x1 + x2) / 2
+                path = f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}"
+            svg.append(f'<path d="{path}" fill="none" stroke="#999" stroke-width="1" marker-end="url(#lp-arrow)"/>')
+    for page in found:
+        x, y = position[page.docname]
+        fill = _LEVEL_COLOURS.get(page.level, "#eeeeee")
+        lab = page.docname.startswith("book/labs/")
+        title = ("Lab: " if lab else "") + page.title.replace("`", "")
+        lines = _wrap(title)
+        svg.append(f'<a href="../{page.docname}.html" style="text-decoration: none"><title>{_escape(title)} ({page.minutes} min, {page.level})</title>')
+        svg.append(
+            f'<rect x="{x}" y="{y}" width="{_BOX_W}" height="{_BOX_H}" rx="6" fill="{fill}" '
+            f'stroke="{"#6a4c93" if lab else "#8a8a8a"}" stroke-width="{2 if lab else 1}"/>'
+        )
+        for i, line in enumerate(lines):
+            svg.append(f'<text x="{x + 8}" y="{y + 16 + i * 13}" fill="#222">{_escape(line)}</text>')
+        svg.append(f'<text x="{x + 8}" y="{y + _BOX_H - 7}" fill="#555" font-size="10">{page.minutes} min · {page.level}</text>')
+        svg.append("</a>")
+    svg.append("</svg>")
+    return '<div class="learning-path-map" style="overflow-x: auto">' + "".join(svg) + "</div>"
 
 
 def write(toc_path: Path = TOC, root: Path = ROOT, output: Path = OUTPUT) -> bool:
