@@ -318,7 +318,9 @@ def test_act_chains_across_hops(http: httpx.Client, stack: dict[str, Service]) -
 
 @pytest.mark.task("end-to-end")
 def test_tokens_do_not_replay_across_audiences(http: httpx.Client, stack: dict[str, Service]) -> None:
-    payments_token = exchange(http, stack, user_token()).json()["access_token"]
+    resp = exchange(http, stack, user_token())
+    assert resp.status_code == 200, f"the STS answered {resp.status_code} to a valid exchange"
+    payments_token = resp.json()["access_token"]
     user = user_token(aud="orders")
     cases = {
         "user token at payments": ("payments", user),

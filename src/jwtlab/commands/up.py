@@ -113,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"jwtlab up: cannot start: {exc}")
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while starting: demo_stack has stopped what it started
+        print("stopped", flush=True)
+        return 130
     try:
         return _serve(stack, args.seconds, httpx)
     except KeyboardInterrupt:
