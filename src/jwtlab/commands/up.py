@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         stack_cm = demo_stack(clock=Clock(real=True), token_cache_size=args.cache, ports=ports)
         stack = stack_cm.__enter__()
     except (ValueError, OSError) as exc:
-        print(f"jwtlab up: cannot start: {exc}")
+        hint = " (a port is taken: is another `jwtlab up` running? try another --port-base)" if isinstance(exc, OSError) else ""
+        print(f"jwtlab up: cannot start: {exc}{hint}")
         return 2
     except KeyboardInterrupt:  # Ctrl-C while starting: demo_stack has stopped what it started
         print("stopped", flush=True)
