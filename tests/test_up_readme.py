@@ -202,3 +202,17 @@ def test_port_base_out_of_range_is_refused(capsys: pytest.CaptureFixture[str]) -
 
     assert main(["up", "--port-base", "80", "--seconds", "0"]) == 2
     assert "--port-base must be between 1024" in capsys.readouterr().out
+
+
+def test_a_taken_port_is_reported_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    from jwtlab.cli import main
+
+    base = free_port_base()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 1))  # the gateway's port
+        taken.listen()
+        assert main(["up", "--port-base", str(base), "--seconds", "0"]) == 2
+    assert "try another --port-base" in capsys.readouterr().out
+    with socket.socket() as sock:  # the IdP started before the gateway failed; it was stopped again
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", base))
