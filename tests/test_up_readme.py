@@ -213,6 +213,6 @@ def test_a_taken_port_is_reported_not_raised(capsys: pytest.CaptureFixture[str])
         taken.listen()
         assert main(["up", "--port-base", str(base), "--seconds", "0"]) == 2
     assert "try another --port-base" in capsys.readouterr().out
-    with socket.socket() as sock:  # the IdP started before the gateway failed; it was stopped again
+    with socket.socket() as sock:  # nothing was started, so nothing holds the IdP's port
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", base))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +69,19 @@ def ports_from(base: int | None) -> dict[str, int]:
     return {name: base + i for i, name in enumerate(PORT_ORDER)}
 
 
+def taken_port(ports: dict[str, int]) -> str | None:
+    """The first fixed port already in use, as "PORT (name)", or None. Checked before anything starts, so
+    a clash is a sentence rather than a half-started stack."""
+    for name, port in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return f"{port} ({name})"
+    return None
+
+
 def examples(idp: str, gateway: str) -> list[Example]:
     """The flows the README shows, against these base URLs."""
     user, password = DEMO_USER
@@ -108,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         ports = ports_from(args.port_base)
+        taken = taken_port(ports)
+        if taken:
+            raise OSError(f"port {taken} is already in use")
         stack_cm = demo_stack(clock=Clock(real=True), token_cache_size=args.cache, ports=ports)
         stack = stack_cm.__enter__()
     except (ValueError, OSError) as exc:
