@@ -57,26 +57,35 @@ def demo_stack(
     idp: IdentityProvider | None = None,
     routes: Callable[[dict[str, str]], list[Route]] = demo_routes,
     jwks_options: dict[str, Any] | None = None,
+    ports: dict[str, int] | None = None,
     **gateway_settings: Any,
 ) -> Iterator[DemoStack]:
-    """Start the stack; everything is stopped when the block ends (services first, IdP last)."""
+    """Start the stack; everything is stopped when the block ends (services first, IdP last).
+
+    `ports` pins a port per name (idp, gateway, orders, payments, inventory) so printed commands stay
+    valid from run to run (`jwtlab up --port-base`); any name not given gets a free port from the OS.
+    """
+    port = (ports or {}).get
     clock = clock or Clock()
     idp = idp or IdentityProvider(clock=clock.now)
     started: list[Service] = []
     try:
-        idp_service = start(create_idp(idp), name="idp")
+        idp_service = start(create_idp(idp), name="idp", port=port("idp", 0))
         started.append(idp_service)
         config = GatewayConfig(issuer=DEMO_ISSUER, jwks_url=idp_service.url + "/.well-known/jwks.json",
                                clock=clock.now, jwks_options=jwks_options or {}, **gateway_settings)
         gateway_app = create_gateway(config)
-        gateway = start(gateway_app, name="gateway")
+        gateway = start(gateway_app, name="gateway", port=port("gateway", 0))
         started.append(gateway)
         gw_jwks = gateway.url + "/.well-known/jwks.json"
-        orders = start(create_service("orders", gateway_jwks_url=gw_jwks, clock=clock.now), name="orders")
+        orders = start(create_service("orders", gateway_jwks_url=gw_jwks, clock=clock.now), name="orders",
+                       port=port("orders", 0))
         started.append(orders)
-        payments = start(create_service("payments", gateway_jwks_url=gw_jwks, clock=clock.now), name="payments")
+        payments = start(create_service("payments", gateway_jwks_url=gw_jwks, clock=clock.now), name="payments",
+                         port=port("payments", 0))
         started.append(payments)
-        inventory = start(create_service("inventory", gateway_jwks_url=None, identity="headers"), name="inventory")
+        inventory = start(create_service("inventory", gateway_jwks_url=None, identity="headers"), name="inventory",
+                          port=port("inventory", 0))
         started.append(inventory)
         services = {"orders": orders, "payments": payments, "inventory": inventory}
         state: Gateway = gateway_app.state.gateway
