@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -148,6 +149,14 @@ def run_with_curl(curl: str, line: Line, env: dict[str, str]) -> None:
     check(line, int(status), body, "curl")
 
 
+def readme_lines(base: int) -> list[str]:
+    """The README's curl block for `jwtlab up --port-base 8700`, moved to the test's port base."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("jwtlab up --port-base 8700", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    moved = re.sub(r"127\.0\.0\.1:87(\d\d)", lambda m: f"127.0.0.1:{base + int(m.group(1))}", block)
+    return [line for line in moved.splitlines() if line.startswith(("# ", "curl "))]
+
+
 def test_up_prints_curl_lines_that_do_what_they_say() -> None:
     base = free_port_base()
     proc = subprocess.Popen(
@@ -168,6 +177,8 @@ def test_up_prints_curl_lines_that_do_what_they_say() -> None:
         output = read_until(lines, "running; Ctrl-C stops everything", timeout=60)
         assert f"gateway            http://127.0.0.1:{base + 1}" in output[1], "--port-base fixes the gateway at base+1"
         env, found = parse(output)
+        printed = [x.strip() for x in output if x.strip().startswith(("# ", "curl "))]
+        assert readme_lines(base) == printed, "README's jwtlab up lines differ from what the command prints"
         assert set(env) == {"TOKEN", "PAYMENTS_TOKEN"}, f"exports printed: {sorted(env)}"
         assert len(found) == 6 and sorted(x.status for x in found) == [200, 200, 200, 200, 401, 401], \
             [(x.what, x.status) for x in found]

@@ -75,7 +75,11 @@ def start(
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()  # a taken port must not leak the socket
+        raise
     bound_port = sock.getsockname()[1]
     cfg = uvicorn.Config(
         app,

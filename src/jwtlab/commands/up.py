@@ -153,7 +153,7 @@ def _serve(stack: Any, seconds: float | None, httpx: Any) -> int:
     print(f"identity provider  {idp}  (JWKS: /.well-known/jwks.json, tokens: /token)")
     print(f"gateway            {gateway}  (/orders, /payments, /inventory, /public; /readyz, /metrics)")
     for name, service in stack.services.items():
-        trust = "trusts the gateway's claim headers (for comparison)" if name == "inventory" else \
+        trust = "trusts the gateway's claim headers, for comparison" if name == "inventory" else \
             "only the gateway's internal token gets in"
         print(f"{name:18} {service.url}  ({trust})")
     print(f"self-check: token {status}, alice → gateway → orders {check.status_code}")
