@@ -8,12 +8,12 @@ The rules you implement (each one is a task, in order):
 
 * ttl          — the TTL comes from the response's `Cache-Control: max-age`, clamped to [30 s, 1 h].
 * fetch        — a fetched set replaces the cache only when it holds at least one usable signing key.
-* cache        — a fresh set answers every lookup without a request to the IdP.
+* cache        — the first lookup loads the set; a fresh set answers every lookup without a request.
 * unknown-kid  — an unknown kid forces at most one refetch per 30 s, shared by concurrent requests;
                  a token without a kid never causes a fetch.
+* cold-start   — with nothing fetched yet and the IdP down, the client is not ready and says why.
 * stale        — when the IdP is down, the last good set keeps serving for a bounded window, then the
                  client fails closed.
-* cold-start   — with nothing fetched yet and the IdP down, the client is not ready and says why.
 
 Time comes from the injected `clock`, so the checks move through an hour-long outage in milliseconds.
 """
@@ -147,15 +147,17 @@ class JwksCache:
 
     def current_keys(self) -> dict[str, KeySet]:
         """The keys to verify with now: fresh, refetched, or (during an outage) stale but bounded."""
-        # BEGIN SOLUTION cold-start
-        if not self.keys and (self.clock() < self.retry_at or not self.fetch()):
-            raise JwksUnavailable("jwks_not_loaded")
-        # END SOLUTION
         # BEGIN SOLUTION cache
-        if self.clock() < self.expires_at:
+        if not self.keys and self.clock() >= self.retry_at:
+            self.fetch()  # the first load
+        if self.keys and self.clock() < self.expires_at:
             return self.keys
-        if self.clock() >= self.retry_at and self.fetch():
+        if self.keys and self.clock() >= self.retry_at and self.fetch():
             return self.keys
+        # END SOLUTION
+        # BEGIN SOLUTION cold-start
+        if not self.keys:
+            raise JwksUnavailable("jwks_not_loaded")
         # END SOLUTION
         # BEGIN SOLUTION stale
         if self.clock() <= self.expires_at + STALE_WINDOW:
@@ -166,11 +168,13 @@ class JwksCache:
     def key_for(self, kid: str | None) -> KeySet:
         """The key a token names, giving an unknown kid one shared, rate-limited refetch."""
         keys = self.current_keys()
+        # BEGIN SOLUTION cache
+        if kid in keys:
+            return keys[kid]
+        # END SOLUTION
         # BEGIN SOLUTION unknown-kid
         if kid is None:
             raise UnknownKey("the token names no key (no kid)")
-        if kid in keys:
-            return keys[kid]
         with self.lock:  # the first miss fetches; the others wait here and find its result
             if kid not in self.keys and self.clock() - self.last_forced >= REFETCH_INTERVAL:
                 self.last_forced = self.clock()
