@@ -22,6 +22,7 @@ def test_learning_path_lists_every_page_with_minutes() -> None:
     text = learning_path.render()
     for page in learning_path.pages():
         assert f"### {page.title}" in text or f"### Lab: {page.title}" in text
+        assert "Lab: Lab" not in text
         assert f"*{page.minutes} min · {page.level}* · prerequisites:" in text
         assert f"open the page </{page.docname}>`" in text
 

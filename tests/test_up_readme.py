@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
+from jwtlab.cli import main
 from jwtlab.commands.up import PORT_ORDER
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -182,6 +183,8 @@ def test_up_prints_curl_lines_that_do_what_they_say() -> None:
         assert set(env) == {"TOKEN", "PAYMENTS_TOKEN"}, f"exports printed: {sorted(env)}"
         assert len(found) == 6 and sorted(x.status for x in found) == [200, 200, 200, 200, 401, 401], \
             [(x.what, x.status) for x in found]
+        inspect_line = next(x.strip() for x in output if x.strip().startswith("jwtlab inspect"))
+        assert main([expand(a, env) for a in shlex.split(inspect_line)][1:]) == 0, "the printed inspect line must verify"
         curl = shutil.which("curl")
         with httpx.Client(timeout=10) as http:
             for line in found:
@@ -209,15 +212,11 @@ def test_up_prints_curl_lines_that_do_what_they_say() -> None:
 
 
 def test_port_base_out_of_range_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    from jwtlab.cli import main
-
     assert main(["up", "--port-base", "80", "--seconds", "0"]) == 2
     assert "--port-base must be between 1024" in capsys.readouterr().out
 
 
 def test_a_taken_port_is_reported_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
-    from jwtlab.cli import main
-
     base = free_port_base()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", base + 1))  # the gateway's port

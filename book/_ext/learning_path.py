@@ -149,7 +149,7 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
             part = page.part
             minutes = sum(p.minutes for p in found if p.part == part)
             out += [f"## {part} ({minutes} min)", ""]
-        lab = "Lab: " if page.docname.startswith("book/labs/") else ""
+        lab = "Lab: " if page.docname.startswith("book/labs/") and not page.title.startswith("Lab") else ""
         prereqs = ", ".join(_link(p) for p in page.prerequisites) or "none"
         out += [
             f"### {lab}{page.title}",
@@ -236,7 +236,7 @@ def map_svg(found: list[Page]) -> str:
         x, y = position[page.docname]
         fill = _LEVEL_COLOURS.get(page.level, "#eeeeee")
         lab = page.docname.startswith("book/labs/")
-        title = ("Lab: " if lab else "") + page.title.replace("`", "")
+        title = ("Lab: " if lab and not page.title.startswith("Lab") else "") + page.title.replace("`", "")
         lines = _wrap(title)
         svg.append(f'<a href="../{page.docname}.html" style="text-decoration: none"><title>{_escape(title)} ({page.minutes} min, {page.level})</title>')
         svg.append(

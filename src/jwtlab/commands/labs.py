@@ -234,10 +234,14 @@ def cmd_reset(args: argparse.Namespace) -> int:
     folder = work_dir(lab)
     edited = edited_files(lab)
     if edited and not args.yes:
-        answer = input(f"Replace {', '.join(edited)} in {_rel(folder, manifest.root)}/ with the starter? "
-                       "Your edits will be lost. [y/N] ")
+        try:
+            answer = input(f"Replace {', '.join(edited)} in {_rel(folder, manifest.root)}/ with the starter? "
+                           "Your edits will be lost. [y/N] ")
+        except EOFError:  # no terminal to ask: the safe answer is no
+            answer = ""
+            print()
         if answer.strip().lower() not in ("y", "yes"):
-            print("Nothing changed.")
+            print("Nothing changed. (Add --yes to reset without being asked.)")
             return 1
     write_starter(lab)
     progress.mark_started(lab)

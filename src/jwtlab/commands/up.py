@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from jwtlab.clock import DEMO_ISSUER
+
 #: The order of the services on `--port-base N`: N, N+1, ...
 PORT_ORDER = ("idp", "gateway", "orders", "payments", "inventory")
 DEMO_USER = ("alice", "alice-demo-password")
@@ -160,9 +162,11 @@ def _serve(stack: Any, seconds: float | None, httpx: Any) -> int:
     if status != 200 or check.status_code != 200:
         return 1
     print()
-    print("DEMO tokens for alice (valid a few minutes; `jwtlab inspect \"$TOKEN\"` shows what is inside):")
+    print("DEMO tokens for alice (valid a few minutes):")
     print(f"  export TOKEN={token}")
     print(f"  export PAYMENTS_TOKEN={payments_token}")
+    print("Verify one yourself, exactly as the gateway does:")
+    print(f'  jwtlab inspect "$TOKEN" --jwks {idp}/.well-known/jwks.json --iss {DEMO_ISSUER} --aud orders-api')
     print()
     print("Try it (paste into a shell):")
     for example in examples(idp, gateway):

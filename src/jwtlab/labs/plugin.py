@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import traceback
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     exc = excinfo.value
     if isinstance(exc, NotImplementedError):
-        return f"not written yet ({exc})"
+        hint = re.search(r"jwtlab hint [\w-]+(?: [\w-]+)?", str(exc))
+        return f"not written yet — {hint.group(0)}" if hint else "not written yet"
     if isinstance(exc, AssertionError):
         text = str(exc).split("\nassert ", 1)[0].strip()
         return text or "a check failed without a message"
@@ -38,7 +40,12 @@ def _message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
         frames = [f for f in traceback.extract_tb(excinfo.tb) if Path(f.filename).resolve().parent == Path(code).resolve()]
         if frames:
             where = f" (raised at {Path(frames[-1].filename).name} line {frames[-1].lineno})"
-    return f"{type(exc).__name__}: {exc}{where}"
+    advice = ""
+    if type(exc).__module__.startswith("jwt"):
+        advice = " — a bad token must not escape as a library error: catch it and raise the lab's own rejection"
+    elif type(exc).__module__.startswith(("httpx", "httpcore", "ssl")) or isinstance(exc, ConnectionError):
+        advice = " — the service broke the connection while answering; fix the earlier tasks first"
+    return f"{type(exc).__name__}: {exc}{where}{advice}"
 
 
 @pytest.hookimpl(wrapper=True)
