@@ -19,6 +19,7 @@ import json
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -55,6 +56,8 @@ _FAMILY = {
 }
 #: RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.
 _MIN_HMAC_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+#: RSA keys shorter than this are refused (NIST SP 800-131A; RFC 7518 §3.3 requires at least 2048 bits).
+_MIN_RSA_BITS = 2048
 #: Header parameters that carry keys, key locations or JWE processing: never honoured, always rejected.
 _FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "enc", "zip", "epk")
 #: The largest NumericDate accepted: 9999-12-31T23:59:59Z. Larger values are type tricks (10^400).
@@ -99,10 +102,19 @@ class TokenRejected(jwt.InvalidTokenError):
         """What a log line may say about a rejected token: reason, iss, kid, jti — never the token."""
         header, claims = self.unverified_header or {}, self.unverified_claims or {}
         fields = {"reason": self.reason, "iss": claims.get("iss"), "kid": header.get("kid"), "jti": claims.get("jti")}
-        return {k: v if isinstance(v, str | None) else repr(v)[:80] for k, v in fields.items()}
+        return {k: _loggable(v) for k, v in fields.items()}
 
     def __str__(self) -> str:
         return f"{self.message} [{self.reason}]"
+
+
+def _loggable(value: Any) -> str | None:
+    """A header or claim value as it may appear in a log line: short, printable ASCII, so a hostile `kid`
+    cannot forge a second log line or flood the log."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else repr(value)
+    return text.encode("unicode_escape").decode("ascii")[:80]
 
 
 @dataclass(frozen=True)
@@ -177,17 +189,21 @@ class KeySet:
         """`keys` as a KeySet. A JWKS/JWK dict passed on every call is rebuilt only when its content changes."""
         if isinstance(keys, KeySet):
             return keys
+        if isinstance(keys, str | bytes):
+            return _key_set_of_text(keys)  # a PEM or secret passed per call: parsed once per distinct value
         if not isinstance(keys, dict):
             return cls(keys)
         # Rebuilding costs ~14 us per call (about 10 % of an ES256 verification); an equality check, ~0.3 us.
         # Keyed by id, confirmed by comparing with a private copy, so a dict changed in place is rebuilt.
         cached = _DICT_KEY_SETS.get(id(keys))
         if cached is not None and cached[0] == keys:
+            _DICT_KEY_SETS.move_to_end(id(keys))
             return cached[1]
         key_set = cls(keys)
-        if len(_DICT_KEY_SETS) >= 16:
-            _DICT_KEY_SETS.clear()
         _DICT_KEY_SETS[id(keys)] = (copy.deepcopy(keys), key_set)
+        _DICT_KEY_SETS.move_to_end(id(keys))
+        while len(_DICT_KEY_SETS) > _DICT_CACHE_SIZE:  # least recently used first, never a wholesale clear
+            _DICT_KEY_SETS.popitem(last=False)
         return key_set
 
     def _entries(self, keys: Any) -> Iterable[_Entry]:
@@ -255,7 +271,13 @@ def _json_depth_exceeds(value: Any, limit: int) -> bool:
 
 
 #: KeySet.of's cache for dicts handed over per call: id(dict) -> (a copy of its content, its KeySet).
-_DICT_KEY_SETS: dict[int, tuple[Any, KeySet]] = {}
+_DICT_CACHE_SIZE = 64
+_DICT_KEY_SETS: OrderedDict[int, tuple[Any, KeySet]] = OrderedDict()
+
+
+@lru_cache(maxsize=64)
+def _key_set_of_text(keys: str | bytes) -> KeySet:
+    return KeySet(keys)
 
 
 class _Duplicate(Exception):
@@ -341,6 +363,10 @@ def _normalise_typ(value: str) -> str:
     return value[len("application/"):] if value.startswith("application/") else value
 
 
+def _finite_number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
 def _check_settings(algorithms: Any, issuer: Any, audience: Any, leeway: Any) -> tuple[str, ...]:
     if isinstance(algorithms, str) or not isinstance(algorithms, Collection):
         raise ValueError("algorithms must be a list of algorithm names, e.g. ['RS256']")
@@ -383,6 +409,10 @@ def verify_signature(
     try:
         try:
             allowed = _check_settings(algorithms, None, None, 0)
+            if type(max_size) is not int or max_size <= 0:
+                raise ValueError("max_size must be a positive whole number of characters")
+            if typ is not None and not (isinstance(typ, str) and typ):
+                raise ValueError("typ must be a non-empty string such as 'at+jwt'")
             key_set = KeySet.of(keys)
         except (ValueError, TypeError, KeyError) as exc:
             raise TokenRejected("misconfigured", f"The verifier was called with unusable settings: {exc}") from None
@@ -441,6 +471,12 @@ def verify_signature(
             raise TokenRejected(
                 "alg_not_allowed", f"The token says {alg}, but the trusted key for it is bound to {bound}.", header=header
             )
+        if family == "RSA":
+            usable = [e for e in usable if e.key.key_size >= _MIN_RSA_BITS]
+            if not usable:
+                raise TokenRejected(
+                    "weak_key", f"The RSA key is shorter than {_MIN_RSA_BITS} bits; refusing to use it.", header=header
+                )
         if family == "oct":
             usable = [e for e in usable if len(e.key) >= _MIN_HMAC_BYTES[alg]]
             if not usable:
@@ -492,6 +528,10 @@ def verify_token(
         _check_settings(algorithms, issuer, audience, leeway)
         if isinstance(required, str) or not all(isinstance(name, str) for name in required):
             raise ValueError("required must be a list of claim names, e.g. ['exp', 'sub']")
+        if now is not None and not (_finite_number(now) and now >= 0):
+            raise ValueError("now must be a finite number of seconds since 1970")
+        if max_lifetime is not None and not (_finite_number(max_lifetime) and max_lifetime > 0):
+            raise ValueError("max_lifetime must be a positive number of seconds")
     except (ValueError, TypeError) as exc:
         raise TokenRejected("misconfigured", f"verify_token was called with unusable settings: {exc}") from None
     signed = verify_signature(token, keys, algorithms=algorithms, typ=typ, max_size=max_size)
