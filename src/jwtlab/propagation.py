@@ -128,7 +128,7 @@ def create_hop(
             return JSONResponse({"error": "temporarily_unavailable", "reason": exc.reason}, status_code=503)
         scopes = str(claims.get("scope", "")).split()
         if REQUIRED_SCOPE[name] not in scopes:
-            return _problem(403, "insufficient_scope", "scope", f"{name} requires {REQUIRED_SCOPE[name]}.", name)
+            return _problem(403, "insufficient_scope", "insufficient_scope", f"{name} requires {REQUIRED_SCOPE[name]}.", name)
         saw = {"service": name, "sub": claims["sub"], "aud": claims["aud"], "scope": claims.get("scope"),
                "act": claims.get("act")}
         if not next_hop.get("url"):
