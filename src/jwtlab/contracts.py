@@ -147,6 +147,6 @@ def attack_corpus(hop: HopContract) -> dict[str, str]:
                                                             typ="at+jwt")
     corpus["psychic signature (ES256 r=s=0)"] = attacks.forge_psychic_signature(claims, kid=hop.key.kid)
     corpus["duplicate sub"] = attacks.forge_duplicate_claims(
-        [*((k, v) for k, v in hop.claims().items()), ("sub", "admin")], hop.key)
+        [*((k, v) for k, v in hop.claims().items()), ("sub", "admin")], hop.key, typ="at+jwt")
     corpus["oversized (100 kB)"] = genuine + "A" * 100_000
     return corpus
