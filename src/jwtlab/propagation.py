@@ -140,9 +140,13 @@ def create_hop(
                 onward = await asyncio.to_thread(cache.token_for, token, claims, next_hop["name"])
             except ExchangeError as exc:
                 return JSONResponse({**saw, "error": "exchange_failed", "reason": exc.reason or exc.error}, status_code=502)
-        async with httpx.AsyncClient(timeout=5) as http:
-            resp = await http.post(next_hop["url"] + "/work", headers={"Authorization": "Bearer " + onward})
-        return JSONResponse({**saw, "downstream": {"status": resp.status_code, **resp.json()}},
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+                resp = await http.post(next_hop["url"] + "/work", headers={"Authorization": "Bearer " + onward})
+            answer = resp.json()
+        except (httpx.HTTPError, ValueError):  # the next hop is down or not speaking JSON: our 502, never a 500
+            return JSONResponse({**saw, "error": "downstream_unavailable"}, status_code=502)
+        return JSONResponse({**saw, "downstream": {"status": resp.status_code, **answer}},
                             status_code=200 if resp.status_code == 200 else 502)
 
     return app
