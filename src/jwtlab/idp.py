@@ -161,10 +161,6 @@ class IdentityProvider:
         self.assertions = ClientAssertionVerifier(
             {c.client_id: c.jwk for c in self.clients.values() if c.jwk}, self.token_endpoint, now=self.clock
         )
-        self._sts = SecurityTokenService(
-            issuer=self.issuer, clients={}, targets={}, key=self.rotation.signing_key(self.clock()),
-            clock=_ClockView(self.clock), lifetime=self.token_lifetime, token_endpoint=self.token_endpoint,
-        )
 
     @property
     def token_endpoint(self) -> str:
@@ -219,12 +215,14 @@ class IdentityProvider:
         `resources`, its scope at most what the subject held and that audience accepts.
         """
         assert self.rotation is not None
-        moment = self.clock()
-        sts = self._sts
-        sts.key = self.rotation.signing_key(moment)
-        sts.trusted = {self.issuer: self.jwks()}
-        sts.targets = {aud: TargetService(aud, scopes) for aud, scopes in self.resources.items()}
-        sts.lifetime = self.token_lifetime
+        # Built per request (cheap: no client registry, no key material of its own) so that it always signs
+        # with the key the rotation says is current and trusts exactly the JWKS published right now.
+        sts = SecurityTokenService(
+            issuer=self.issuer, clients={}, key=self.rotation.signing_key(self.clock()),
+            targets={aud: TargetService(aud, scopes) for aud, scopes in self.resources.items()},
+            trusted_issuers={self.issuer: self.jwks()}, clock=_ClockView(self.clock), lifetime=self.token_lifetime,
+            token_endpoint=self.token_endpoint,
+        )
         multi = {name: [value] for name, value in form.items() if not name.startswith("client_")}
         multi["audience"] = audiences  # the IdP names its resources; `resource=` carries the same names here
         try:
