@@ -100,6 +100,28 @@ def test_a_refused_exchange_is_a_502_with_its_reason_not_a_500(chain: ChainStack
     assert payments["status"] == 502 and payments["error"] == "exchange_failed" and payments["reason"] == "invalid_scope"
 
 
+def actor_claims(name: str) -> tuple[tuple[str, Any], ...]:
+    act = propagation.expected_act(name)
+    return (("act", act),) if act else ()
+
+
+def test_hops_authorise_the_current_actor(chain: ChainStack, http: httpx.Client) -> None:
+    user = propagation.login(chain.idp_service.url, "orders-api")
+    # Orders may obtain a ledger token (the user holds ledger:write), but the ledger serves payments only.
+    skip = http.post(chain.idp_service.url + "/token", auth=("orders-api", "orders-api-demo-secret"), data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": user,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token", "audience": "ledger-api"})
+    assert skip.status_code == 200
+    resp = call(http, chain.hops["ledger-api"], skip.json()["access_token"])
+    assert resp.status_code == 403 and resp.json()["reason"] == "actor"
+    direct = HopContract("ledger", chain.hops["ledger-api"].url + "/work", "POST", chain.idp.rotation.signing_key(),
+                         DEMO_ISSUER, "ledger-api", "ledger:write")
+    assert contracts.send(http, direct, direct.token()) == (403, "actor")  # no act at all: not through payments
+    with_act = HopContract("ledger", direct.url, "POST", direct.key, DEMO_ISSUER, "ledger-api", "ledger:write",
+                           extra=actor_claims("ledger-api"))
+    assert contracts.send(http, with_act, with_act.token()) == (200, None)
+
+
 def hops_of(stack: DemoStack, chain: ChainStack) -> list[HopContract]:
     idp_key, chain_key, gateway_key = stack.idp.rotation.signing_key(), chain.idp.rotation.signing_key(), ed25519_key("gateway")
     scopes = {"orders-api": propagation.USER_SCOPE, "payments-api": "ledger:write payments:charge", "ledger-api": "ledger:write"}
@@ -110,7 +132,7 @@ def hops_of(stack: DemoStack, chain: ChainStack) -> list[HopContract]:
         HopContract("orders", stack.services["orders"].url + "/o", "GET", gateway_key, GATEWAY_ISSUER, "orders"),
         HopContract("payments", stack.services["payments"].url + "/p", "GET", gateway_key, GATEWAY_ISSUER, "payments"),
         *[HopContract(name, chain.hops[name].url + "/work", "POST", chain_key, DEMO_ISSUER, name, scopes[name],
-                      required_scope=propagation.REQUIRED_SCOPE[name]) for name in propagation.CHAIN],
+                      required_scope=propagation.REQUIRED_SCOPE[name], extra=actor_claims(name)) for name in propagation.CHAIN],
     ]
 
 

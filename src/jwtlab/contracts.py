@@ -45,10 +45,11 @@ class HopContract:
     audience: str
     scope: str = ""
     required_scope: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()  #: further claims a genuine token carries here, e.g. (("act", {...}),)
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         base = clock.claims("alice", iss=self.issuer, aud=self.audience, scope=self.scope, client_id="contract-test",
-                            jti=secrets.token_urlsafe(8))
+                            jti=secrets.token_urlsafe(8), **dict(self.extra))
         return {k: v for k, v in {**base, **changes}.items() if v is not None}
 
     def token(self, *, key: DemoKey | None = None, typ: str = "at+jwt", **changes: Any) -> str:

@@ -9,7 +9,9 @@ recording who acted for the user; a replay anywhere else fails with reason `audi
 
 Every hop verifies its incoming token the same way (IdP's JWKS, `typ: at+jwt`, `aud` = itself, its
 required scope) and answers RFC 6750 shapes: 401 `invalid_token` with a reason code, 403
-`insufficient_scope`. The answer echoes what the hop saw (never the token) and the downstream answer.
+`insufficient_scope`. With exchange, payments and the ledger also authorise the *current actor* (RFC 8693
+§4.1: the outermost `act`) — the ledger serves payments, not orders skipping a step — and log the whole
+chain. The answer echoes what the hop saw (never the token) and the downstream answer.
 
 Demo only: the service secrets and the user's password are published below.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,14 +31,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .clock import DEMO_ISSUER, Clock
-from .exchange import TOKEN_EXCHANGE_GRANT, ExchangedTokenCache, ExchangeError, http_exchanger
+from .exchange import TOKEN_EXCHANGE_GRANT, ExchangedTokenCache, ExchangeError, actor_chain, http_exchanger
 from .idp import DEMO_CLIENTS, DemoClient, DemoUser, IdentityProvider, create_idp
 from .jwks import JwksClient, JwksUnavailable, verify_with
 from .services import Service, start
 from .verify import TokenRejected
 
 __all__ = [
-    "CHAIN", "CHAIN_RESOURCES", "REQUIRED_SCOPE", "CHAIN_CLIENTS", "CHAIN_USERS", "USER_SCOPE", "Mode",
+    "CHAIN", "CHAIN_RESOURCES", "REQUIRED_SCOPE", "EXPECTED_ACTOR", "expected_act", "CHAIN_CLIENTS", "CHAIN_USERS", "USER_SCOPE", "Mode",
     "chain_idp", "create_hop", "ChainStack", "chain_stack", "login",
 ]
 
@@ -51,6 +54,8 @@ CHAIN_RESOURCES: dict[str, frozenset[str]] = {
 }
 #: The scope each service requires for its one endpoint.
 REQUIRED_SCOPE = {"orders-api": "orders:write", "payments-api": "payments:charge", "ledger-api": "ledger:write"}
+#: With token exchange: the one service each hop serves (the current actor it accepts).
+EXPECTED_ACTOR = {"payments-api": "orders-api", "ledger-api": "payments-api"}
 #: What the shop asks for when alice places an order.
 USER_SCOPE = "ledger:write orders:write payments:charge"
 _SECRETS = {name: f"{name}-demo-secret" for name in CHAIN}
@@ -59,7 +64,18 @@ CHAIN_CLIENTS: dict[str, DemoClient] = {
     "shop": DemoClient("shop", "shop-demo-secret", frozenset({"password"}), CHAIN_RESOURCES["orders-api"]),
     **{name: DemoClient(name, secret, frozenset({TOKEN_EXCHANGE_GRANT}), frozenset()) for name, secret in _SECRETS.items()},
 }
+log = logging.getLogger("jwtlab.propagation")
+log.addHandler(logging.NullHandler())  # a library logs only where the application configures it
+
 CHAIN_USERS = {"alice": DemoUser("alice", "alice-demo-password", CHAIN_RESOURCES["orders-api"] | {"ledger:read"})}
+
+
+def expected_act(name: str) -> dict[str, Any] | None:
+    """The `act` claim a token reaching `name` through the whole exchange chain carries (None at the first hop)."""
+    act: dict[str, Any] | None = None
+    for caller in CHAIN[: CHAIN.index(name)]:
+        act = {"sub": caller, **({"act": act} if act else {})}
+    return act
 
 
 def chain_idp(clock: Clock) -> IdentityProvider:
@@ -129,6 +145,18 @@ def create_hop(
         scopes = str(claims.get("scope", "")).split()
         if REQUIRED_SCOPE[name] not in scopes:
             return _problem(403, "insufficient_scope", "insufficient_scope", f"{name} requires {REQUIRED_SCOPE[name]}.", name)
+        if mode == "exchange" and name in EXPECTED_ACTOR:
+            try:
+                chain = actor_chain(claims)
+            except ExchangeError:
+                chain = []
+            # Authorise on the current actor only; the rest of the chain is for the log (RFC 8693 §4.1).
+            if not chain or chain[0] != EXPECTED_ACTOR[name]:
+                log.info("%s refused actor chain=%s sub=%s jti=%s", name, chain, claims.get("sub"), claims.get("jti"))
+                return _problem(403, "insufficient_scope", "actor",
+                                f"{name} serves {EXPECTED_ACTOR[name]} acting for a user, not {chain[0] if chain else 'a direct call'}.",
+                                name)
+            log.info("%s accepted sub=%s actor chain=%s jti=%s", name, claims.get("sub"), chain, claims.get("jti"))
         saw = {"service": name, "sub": claims["sub"], "aud": claims["aud"], "scope": claims.get("scope"),
                "act": claims.get("act")}
         if not next_hop.get("url"):
