@@ -246,14 +246,14 @@ def reach(url: str) -> str:
     return f"{parts.hostname}{posixpath.normpath(parts.path) if parts.path else ''}"
 
 
-def forge_duplicate_claims(pairs: list[tuple[str, Any]], key: keys.DemoKey) -> str:
+def forge_duplicate_claims(pairs: list[tuple[str, Any]], key: keys.DemoKey, *, typ: str = "JWT") -> str:
     """A correctly signed token whose claims JSON repeats a name, e.g. two `sub` members (checklist B.13).
 
     `pairs` are written in order, duplicates kept — which `json.dumps` of a dict can never produce. It
     stands for an issuer that builds its JSON from strings (see `jwtlab.naive.issue_with_string_template`).
     """
     body = "{" + ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in pairs) + "}"
-    header_b64 = b64.encode_json({"alg": key.alg, "typ": "JWT", "kid": key.kid})
+    header_b64 = b64.encode_json({"alg": key.alg, "typ": typ, "kid": key.kid})
     signing_input = f"{header_b64}.{b64.encode(body.encode('utf-8'))}"
     algorithm = jwt.algorithms.get_default_algorithms()[key.alg]
     return f"{signing_input}.{b64.encode(algorithm.sign(signing_input.encode('ascii'), key.signing_key))}"

@@ -3,9 +3,14 @@
 Why the course ships its own instead of Keycloak: every learner gets the same keys, users and clock, so
 notebooks are deterministic; time is injected (`jwtlab.clock.Clock`), so a key rotation or an hour-long
 outage takes a second; and faults can be switched on (`idp.faults.jwks_status = 500`) to prove that the
-gateway survives them. It is deliberately small: the password grant for the demo users and
-`client_credentials` with `client_secret_basic` — enough to mint RFC 9068 access tokens (`typ: at+jwt`,
-`aud` per requested resource, `scope`, `jti`, `exp`).
+gateway survives them. It is deliberately small: the password grant for the demo users,
+`client_credentials` with `client_secret_basic` or `private_key_jwt` (RFC 7523, `jwtlab.client_auth`), and
+token exchange (RFC 8693) for services acting for a user — enough to mint RFC 9068 access tokens
+(`typ: at+jwt`, `aud` per requested resource, `scope`, `jti`, `exp`).
+
+Token exchange applies the rules of `jwtlab.exchange` (scope only narrows, one audience per token, `act`
+records every hop) but signs with the IdP's own rotating key, so an exchanged token verifies against the
+same JWKS as every other token of this issuer.
 
 Demo only: the users' passwords and the clients' secrets are published below, and the signing keys are
 demo keys. Nothing here is logged with a token in it.
@@ -27,12 +32,15 @@ import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from .client_auth import CLIENT_ASSERTION_TYPE, ClientAssertionVerifier, ClientAuthError
 from .clock import DEMO_ISSUER, Clock
+from .exchange import TOKEN_EXCHANGE_GRANT, ExchangeError, SecurityTokenService, TargetService
+from .keys import JWK, ed25519_key
 from .rotation import KeyRotation, RotationPolicy
 
 __all__ = [
     "DemoUser", "DemoClient", "DEMO_USERS", "DEMO_CLIENTS", "DEMO_RESOURCES", "IdpFaults", "IdentityProvider",
-    "create_idp",
+    "create_idp", "TOKEN_EXCHANGE_GRANT",
 ]
 
 log = logging.getLogger("jwtlab.idp")
@@ -50,12 +58,20 @@ class DemoUser:
 
 @dataclass(frozen=True)
 class DemoClient:
-    """An OAuth client. `secret=None` is a public client (it may only use the password grant here)."""
+    """An OAuth client. With neither `secret` nor `jwk` it is public (it may only use the password grant here).
+
+    `jwk` is the public key of a `private_key_jwt` client: the IdP stores no secret for it at all.
+    """
 
     client_id: str
     secret: str | None
     grants: frozenset[str]
     scopes: frozenset[str]
+    jwk: JWK | None = None
+
+    @property
+    def confidential(self) -> bool:
+        return self.secret is not None or self.jwk is not None
 
 
 DEMO_USERS: dict[str, DemoUser] = {
@@ -75,6 +91,12 @@ DEMO_CLIENTS: dict[str, DemoClient] = {
                    frozenset({"orders:read", "orders:write", "payments:read"})),
         DemoClient("billing-job", "billing-job-demo-secret", frozenset({"client_credentials"}),
                    frozenset({"payments:read", "payments:write", "orders:read"})),
+        # private_key_jwt: the IdP knows only the public half of this DEMO key (jwtlab.keys "client/reports-job").
+        DemoClient("reports-job", None, frozenset({"client_credentials"}), frozenset({"orders:read", "payments:read"}),
+                   jwk=ed25519_key("client/reports-job").public_jwk()),
+        # Services that exchange the token they received for one addressed to the next service (RFC 8693).
+        DemoClient("orders-api", "orders-api-demo-secret", frozenset({TOKEN_EXCHANGE_GRANT}), frozenset()),
+        DemoClient("payments-api", "payments-api-demo-secret", frozenset({TOKEN_EXCHANGE_GRANT}), frozenset()),
     ]
 }
 
@@ -99,9 +121,15 @@ class IdpFaults:
 class OAuthError(Exception):
     """An RFC 6749 §5.2 error response."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(self, error: str, description: str, status: int = 400, reason: str | None = None) -> None:
         super().__init__(description)
-        self.error, self.description, self.status = error, description, status
+        self.error, self.description, self.status, self.reason = error, description, status, reason
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error, "error_description": self.description}
+        if self.reason:  # the course's reason code (e.g. "replayed", "audience"); never a token
+            body["reason"] = self.reason
+        return body
 
 
 @dataclass
@@ -129,6 +157,19 @@ class IdentityProvider:
             self.jwks_max_age = int(self.rotation.policy.max_cache_ttl)
         if self.jwks_max_age > self.rotation.policy.max_cache_ttl:
             raise ValueError("jwks_max_age exceeds the rotation policy's max_cache_ttl")
+        # One verifier (and so one replay cache) for every grant: an assertion is accepted once, anywhere.
+        self.assertions = ClientAssertionVerifier(
+            {c.client_id: c.jwk for c in self.clients.values() if c.jwk}, self.token_endpoint, now=self.clock
+        )
+
+    @property
+    def token_endpoint(self) -> str:
+        """The token endpoint's identifier: the `aud` a `private_key_jwt` assertion must carry.
+
+        The issuer's name plus `/token`, not the loopback URL the server happens to listen on, so an
+        assertion is addressed to this IdP wherever it runs (RFC 7523 §3 lets the server say which value).
+        """
+        return self.issuer.rstrip("/") + "/token"
 
     # -- tokens ---------------------------------------------------------------------------------
 
@@ -166,8 +207,43 @@ class IdentityProvider:
         assert self.rotation is not None
         return self.rotation.jwks()
 
+    def exchange(self, client: DemoClient, form: dict[str, str], audiences: list[str]) -> dict[str, Any]:
+        """RFC 8693 for an authenticated client: `jwtlab.exchange`'s rules, the IdP's key, issuer and JWKS.
+
+        The subject token must come from this IdP (checked against its current JWKS, so a revoked key's
+        tokens cannot be exchanged) and name `client` in its `aud`; the new token's audience is one of
+        `resources`, its scope at most what the subject held and that audience accepts.
+        """
+        assert self.rotation is not None
+        # Built per request (cheap: no client registry, no key material of its own) so that it always signs
+        # with the key the rotation says is current and trusts exactly the JWKS published right now.
+        sts = SecurityTokenService(
+            issuer=self.issuer, clients={}, key=self.rotation.signing_key(self.clock()),
+            targets={aud: TargetService(aud, scopes) for aud, scopes in self.resources.items()},
+            trusted_issuers={self.issuer: self.jwks()}, clock=_ClockView(self.clock), lifetime=self.token_lifetime,
+            token_endpoint=self.token_endpoint,
+        )
+        multi = {name: [value] for name, value in form.items() if not name.startswith("client_")}
+        multi["audience"] = audiences  # the IdP names its resources; `resource=` carries the same names here
+        try:
+            body = sts.exchange(multi, client.client_id)
+        except ExchangeError as exc:
+            raise OAuthError(exc.error, exc.description, exc.status, reason=exc.reason) from None
+        log.info("exchanged token for client=%s aud=%s", client.client_id, audiences[:1])
+        return body
+
     def _client(self, request: Request, form: dict[str, str]) -> DemoClient:
         header = request.headers.get("authorization")
+        if "client_assertion" in form or "client_assertion_type" in form:
+            if header:
+                raise OAuthError("invalid_request", "Use exactly one client authentication method.")
+            if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or not form.get("client_assertion"):
+                raise OAuthError("invalid_client", "Unsupported client assertion.", 401)
+            try:
+                client_id = self.assertions.verify(form["client_assertion"], form.get("client_id"))
+            except ClientAuthError as exc:
+                raise OAuthError("invalid_client", exc.message, 401, reason=exc.reason) from None
+            return self.clients[client_id]
         if header:
             scheme, _, value = header.partition(" ")
             if scheme.lower() != "basic":
@@ -183,17 +259,20 @@ class IdentityProvider:
                 raise OAuthError("invalid_client", "Unknown client or wrong secret.", 401)
             return client
         client = self.clients.get(form.get("client_id", ""))
-        if client is None or client.secret is not None:
+        if client is None or client.confidential:
             raise OAuthError("invalid_client", "Unknown client, or a confidential client without Basic authentication.", 401)
         return client
 
     def token_response(self, request: Request, form: dict[str, str], audiences: list[str]) -> dict[str, Any]:
         client = self._client(request, form)
         grant = form.get("grant_type")
-        if grant not in ("password", "client_credentials"):
-            raise OAuthError("unsupported_grant_type", "Only the password and client_credentials grants exist here.")
-        if grant not in client.grants:
+        if grant not in ("password", "client_credentials", TOKEN_EXCHANGE_GRANT):
+            raise OAuthError("unsupported_grant_type",
+                             "Only the password, client_credentials and token-exchange grants exist here.")
+        if grant not in client.grants or (grant != "password" and not client.confidential):
             raise OAuthError("unauthorized_client", f"Client {client.client_id!r} may not use the {grant} grant.")
+        if grant == TOKEN_EXCHANGE_GRANT:
+            return self.exchange(client, form, audiences)
         if grant == "password":
             user = self.users.get(form.get("username", ""))
             expected = user.password if user else "\0"
@@ -216,6 +295,13 @@ class IdentityProvider:
         aud: str | list[str] = audiences[0] if len(audiences) == 1 else audiences
         token = self.issue(sub, aud, scope, client_id=client.client_id)
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime, "scope": scope}
+
+
+@dataclass(frozen=True)
+class _ClockView:
+    """The IdP's time source in the shape `SecurityTokenService` expects (an object with `now()`)."""
+
+    now: Callable[[], float]
 
 
 def _parse_form(body: bytes) -> tuple[dict[str, str], list[str]]:
@@ -249,8 +335,9 @@ def create_idp(idp: IdentityProvider | None = None, **settings: Any) -> FastAPI:
             "issuer": idp.issuer,
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "token_endpoint": f"{base}/token",
-            "grant_types_supported": ["password", "client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+            "grant_types_supported": ["password", "client_credentials", TOKEN_EXCHANGE_GRANT],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256"],
             "id_token_signing_alg_values_supported": ["EdDSA"],
             "scopes_supported": sorted(frozenset().union(*idp.resources.values())),
         }
@@ -280,7 +367,6 @@ def create_idp(idp: IdentityProvider | None = None, **settings: Any) -> FastAPI:
             if exc.status == 401:
                 headers["WWW-Authenticate"] = 'Basic realm="demo-idp"'
             log.info("token request refused: %s", exc.error)
-            return JSONResponse({"error": exc.error, "error_description": exc.description},
-                                status_code=exc.status, headers=headers)
+            return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     return app
