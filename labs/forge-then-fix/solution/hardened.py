@@ -12,9 +12,10 @@ from typing import Any
 
 import jwt
 from fastapi import FastAPI
+from vulnerable import AUDIENCE, ISSUER, SIGNING_KEY, make_app
+
 from jwtlab import b64
 from jwtlab.verify import parse_json_object
-from vulnerable import AUDIENCE, ISSUER, SIGNING_KEY, make_app
 
 KEY = SIGNING_KEY
 ALGORITHMS = ["RS256"]
