@@ -8,6 +8,7 @@ requires a 401 for every one of them while a legitimate administrator still gets
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from fastapi import FastAPI
 
 from jwtlab import b64, keys
@@ -189,6 +192,30 @@ def without_exp() -> str:
 
 
 KID = vulnerable.SIGNING_KEY.kid
+GOOD_HEADER = json.dumps({"alg": "RS256", "typ": "JWT", "kid": KID}).encode()
+
+
+def signed_bytes(header: bytes, body: bytes) -> str:
+    """Correctly signed by the service's own key over exactly these bytes: the signature is fine, the JSON is not."""
+    signing_input = f"{b64.encode(header)}.{b64.encode(body)}"
+    signature = vulnerable.SIGNING_KEY.signing_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64.encode(signature)}"
+
+
+def admin_bytes(**claims: Any) -> bytes:
+    return json.dumps(vulnerable.user_claims("administrator", **claims)).encode()
+
+
+def wiener_then_administrator() -> str:
+    body = json.dumps(vulnerable.user_claims("wiener")).encode()
+    return signed_bytes(GOOD_HEADER, body[:-1] + b', "sub": "administrator"}')
+
+
+def as_string(name: str) -> str:
+    body = vulnerable.user_claims("administrator")
+    return signed_bytes(GOOD_HEADER, json.dumps({**body, name: str(body[name])}).encode())
+
+
 HEADER_FORGERIES: dict[str, Callable[[], str]] = {
     "alg none": lambda: unsigned("none"),
     "alg None": lambda: unsigned("None"),
@@ -207,6 +234,12 @@ HEADER_FORGERIES: dict[str, Callable[[], str]] = {
     "kid SQL tautology": lambda: hs256(b"", kid="' OR '1'='1"),
     "unknown kid": lambda: signed_by(STRANGER, kid="rotated-2019"),
     "oversized (legitimately signed, 10 kB)": lambda: legit(padding="x" * 10_000),
+    "alg given twice": lambda: signed_bytes(GOOD_HEADER[:-1] + b', "alg": "RS256"}', admin_bytes()),
+    "typ given twice": lambda: signed_bytes(b'{"alg": "RS256", "typ": "at+jwt", "kid": "%s", "typ": "JWT"}' % KID.encode(),
+                                            admin_bytes()),
+    "UTF-16 header": lambda: signed_bytes(GOOD_HEADER.decode().encode("utf-16"), admin_bytes()),
+    "header with a byte-order mark": lambda: signed_bytes(b"\xef\xbb\xbf" + GOOD_HEADER, admin_bytes()),
+    "header not base64url": lambda: "e30!." + legit().split(".", 1)[1],
 }
 CLAIM_FORGERIES: dict[str, Callable[[], str]] = {
     "signed by another key, our kid": lambda: signed_by(STRANGER, kid=KID),
@@ -217,6 +250,15 @@ CLAIM_FORGERIES: dict[str, Callable[[], str]] = {
     "admin token for another audience": lambda: legit(aud="billing-api"),
     "admin token from another issuer": lambda: legit(iss="https://idp.course.example.evil"),
     "admin token without exp": without_exp,
+    "sub given twice (wiener, then administrator)": wiener_then_administrator,
+    "UTF-16 claims": lambda: signed_bytes(GOOD_HEADER, admin_bytes().decode().encode("utf-16")),
+    "UTF-32 claims": lambda: signed_bytes(GOOD_HEADER, admin_bytes().decode().encode("utf-32")),
+    "claims with a byte-order mark": lambda: signed_bytes(GOOD_HEADER, b"\xef\xbb\xbf" + admin_bytes()),
+    "exp as a numeric string": lambda: as_string("exp"),
+    "iat as a numeric string": lambda: as_string("iat"),
+    "valid for 10 years": lambda: legit(lifetime=10 * 365 * 86400),
+    "empty sub": lambda: signed_bytes(GOOD_HEADER, json.dumps(vulnerable.user_claims("")).encode()),
+    "no claims segment": lambda: GOOD_HEADER.hex(),
 }
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from fastapi.testclient import TestClient
 
 from jwtlab import clock, keys
@@ -54,6 +56,21 @@ def by_hand(header: dict[str, Any], body: dict[str, Any], key: bytes | None) -> 
     signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(body).encode())}"
     signature = b"" if key is None else hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64(signature)}"
+
+
+def signed_bytes(header: bytes, body: bytes) -> str:
+    """A token correctly signed by the issuer's key over exactly these header and claims bytes: what a
+    compromised or buggy issuer component, or a confused parser upstream, could hand the service."""
+    signing_input = f"{b64(header)}.{b64(body)}"
+    signature = ISSUER_KEY.signing_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64(signature)}"
+
+
+GOOD_HEADER = json.dumps({"alg": "RS256", "typ": "at+jwt", "kid": ISSUER_KEY.kid}).encode()
+
+
+def body_bytes(**extra: Any) -> bytes:
+    return json.dumps(claims(**extra)).encode()
 
 
 def alg_none(alg: str = "none") -> str:
@@ -159,6 +176,23 @@ def test_junk_is_invalid_token_not_a_crash(junk: str) -> None:
     assert rejects(protect.read_header, junk), f"junk {junk!r} must become InvalidToken"
 
 
+STRICT_HEADERS = {
+    "alg given twice": b'{"alg": "RS256", "typ": "at+jwt", "alg": "RS256"}',
+    "typ given twice (JWT, then at+jwt)": b'{"alg": "RS256", "typ": "JWT", "typ": "at+jwt"}',
+    "UTF-16 header": json.dumps({"alg": "RS256", "typ": "at+jwt"}).encode("utf-16"),
+    "header with a byte-order mark": b"\xef\xbb\xbf" + GOOD_HEADER,
+}
+
+
+@pytest.mark.task("header")
+@pytest.mark.parametrize("case", list(STRICT_HEADERS))
+def test_header_must_be_strict_json(case: str) -> None:
+    forged = signed_bytes(STRICT_HEADERS[case], body_bytes())
+    assert rejects(protect.read_header, forged), (
+        f"{case}: a header that is not strict UTF-8 JSON was accepted; read_header must start with strict_json"
+    )
+
+
 # --- claims -----------------------------------------------------------------------------------------
 
 
@@ -223,6 +257,54 @@ def test_token_from_the_future_is_refused() -> None:
     assert rejects(protect.decode_claims, token(claims(issued=3600))), "a token issued an hour in the future was accepted"
 
 
+STRICT_CLAIMS = {
+    "sub given twice (alice, then administrator)": body_bytes()[:-1] + b', "sub": "administrator"}',
+    "UTF-16 claims": json.dumps(claims()).encode("utf-16"),
+    "UTF-32 claims": json.dumps(claims()).encode("utf-32"),
+    "claims with a byte-order mark": b"\xef\xbb\xbf" + body_bytes(),
+}
+
+
+@pytest.mark.task("claims")
+@pytest.mark.parametrize("case", list(STRICT_CLAIMS))
+def test_claims_must_be_strict_json(case: str) -> None:
+    forged = signed_bytes(GOOD_HEADER, STRICT_CLAIMS[case])
+    assert protect.decode_claims(signed_bytes(GOOD_HEADER, body_bytes()))["sub"] == "alice", (
+        "decode_claims must return the claims of a valid token"
+    )
+    assert rejects(protect.decode_claims, forged), (
+        f"{case}: correctly signed, but not strict UTF-8 JSON, and it was accepted; decode_claims must start with strict_json"
+    )
+
+
+@pytest.mark.task("claims")
+def test_too_few_segments_are_malformed() -> None:
+    assert rejects(protect.decode_claims, "abc") == "malformed", "a token without a claims segment must be InvalidToken('malformed')"
+
+
+@pytest.mark.task("claims")
+@pytest.mark.parametrize("name", ["exp", "iat"])
+def test_time_claims_must_be_numbers(name: str) -> None:
+    body = claims()
+    forged = token({**body, name: str(body[name])})
+    assert rejects(protect.decode_claims, forged), (
+        f"{name} as the string {str(body[name])!r} was accepted: PyJWT converts it; a NumericDate is a number, refuse anything else"
+    )
+
+
+@pytest.mark.task("claims")
+def test_lifetime_is_capped() -> None:
+    assert rejects(protect.decode_claims, token(claims(lifetime=10 * 365 * 86400))), (
+        "a token valid for 10 years was accepted; refuse exp - iat over MAX_LIFETIME"
+    )
+    assert rejects(protect.decode_claims, token(claims(lifetime=protect.MAX_LIFETIME + 1))), (
+        "a token living one second longer than MAX_LIFETIME was accepted"
+    )
+    assert protect.decode_claims(token(claims(lifetime=protect.MAX_LIFETIME)))["sub"] == "alice", (
+        "a token living exactly MAX_LIFETIME is allowed"
+    )
+
+
 # --- user -------------------------------------------------------------------------------------------
 
 
@@ -233,7 +315,7 @@ def test_known_user_is_loaded() -> None:
 
 
 @pytest.mark.task("user")
-@pytest.mark.parametrize("sub", ["eve", "mallory"])
+@pytest.mark.parametrize("sub", ["eve", "mallory", ""])
 def test_unknown_or_disabled_user_is_refused(sub: str) -> None:
     assert rejects(protect.load_user, claims(sub)), f"user {sub!r} must not get in (unknown or disabled)"
 
@@ -374,6 +456,12 @@ E2E = [
     ("alg none", "/me", f"Bearer {alg_none()}", 401, 'error="invalid_token"'),
     ("algorithm confusion", "/me", f"Bearer {confusion()}", 401, 'error="invalid_token"'),
     ("oversized token", "/me", "Bearer " + "a" * 50_000, 401, 'error="invalid_token"'),
+    ("sub given twice (alice, then administrator)", "/me",
+     "Bearer " + signed_bytes(GOOD_HEADER, body_bytes()[:-1] + b', "sub": "bob"}'), 401, 'error="invalid_token"'),
+    ("claims in UTF-16", "/me", f"Bearer {signed_bytes(GOOD_HEADER, json.dumps(claims()).encode('utf-16'))}", 401,
+     'error="invalid_token"'),
+    ("exp as a string", "/me", f"Bearer {token({**claims(), 'exp': str(claims()['exp'])})}", 401, 'error="invalid_token"'),
+    ("valid for 10 years", "/me", f"Bearer {token(claims(lifetime=10 * 365 * 86400))}", 401, 'error="invalid_token"'),
     ("two Authorization headers", "/me", [f"Bearer {token()}", f"Bearer {token(claims('bob'))}"], 400,
      'error="invalid_request"'),
     ("scope granted", "/orders", f"Bearer {token()}", 200, None),

@@ -30,7 +30,7 @@ from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
 from jwtlab import keys
-from jwtlab.exchange import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, ExchangeError, parse_form
+from jwtlab.exchange import ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT, ExchangeError, parse_form
 from jwtlab.verify import TokenRejected, verify_token
 
 ISSUER = "https://idp.course.example"  # the identity provider, which also runs the STS
@@ -76,12 +76,20 @@ def issued_scope(requested: str | None, subject_scope: Any, allowed: frozenset[s
 
 
 def check_requester(subject: dict[str, Any], client_id: str) -> None:
-    """The requesting client must be an audience of the subject token: a token is exchanged by whom it was for."""
+    """The requesting client must be an audience of the subject token: a token is exchanged by whom it was for.
+
+    If the subject token has `may_act` (RFC 8693 §4.4), it names the one party allowed to act for the user:
+    it must be an object whose `sub` is the requesting client.
+    """
     # BEGIN SOLUTION requester
     aud = subject.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     if client_id not in audiences:
         raise ExchangeError("invalid_request", f"The requesting client {client_id!r} is not an audience of the subject_token.")
+    if "may_act" in subject:
+        may_act = subject["may_act"]
+        if not isinstance(may_act, dict) or may_act.get("sub") != client_id:
+            raise ExchangeError("invalid_request", f"The subject token's may_act does not allow {client_id!r} to act.")
     # END SOLUTION
 
 
@@ -96,14 +104,24 @@ def expiry(subject: dict[str, Any], now: int) -> int:
 
 
 def actor(subject: dict[str, Any], client_id: str) -> dict[str, Any]:
-    """The new `act` claim: the requesting client, wrapping the subject token's `act` if it has one (RFC 8693 §4.1)."""
+    """The new `act` claim: the requesting client, wrapping the subject token's `act` if it has one (RFC 8693 §4.1).
+
+    The whole earlier chain is checked, not just its first link: every actor is an object with a non-empty
+    string `sub`, and the new chain is at most MAX_ACT_DEPTH actors long.
+    """
     # BEGIN SOLUTION act
     act: dict[str, Any] = {"sub": client_id}
     if "act" in subject:
-        earlier = subject["act"]
-        if not isinstance(earlier, dict) or not isinstance(earlier.get("sub"), str):
-            raise ExchangeError("invalid_request", "The subject token's act claim is malformed.")
-        act["act"] = earlier
+        link = subject["act"]
+        for _ in range(MAX_ACT_DEPTH - 1):  # the earlier chain leaves room for the new actor
+            if not isinstance(link, dict) or not isinstance(link.get("sub"), str) or not link["sub"]:
+                raise ExchangeError("invalid_request", "The subject token's act claim is malformed.")
+            if "act" not in link:
+                break
+            link = link["act"]
+        else:
+            raise ExchangeError("invalid_request", f"The delegation chain would be longer than {MAX_ACT_DEPTH} actors.")
+        act["act"] = subject["act"]
     return act
     # END SOLUTION
 
@@ -149,13 +167,25 @@ def call_downstream(http: httpx.Client, sts_url: str, me: str, subject_token: st
         "grant_type": TOKEN_EXCHANGE_GRANT, "subject_token": subject_token, "subject_token_type": ACCESS_TOKEN_TYPE,
         "audience": target, "scope": scope,
     })
-    if resp.status_code != 200:
-        raise ExchangeError(resp.json().get("error", "server_error"), "The token exchange failed.", status=resp.status_code)
-    return http.post(url, headers={"Authorization": f"Bearer {resp.json()['access_token']}"})
+    try:
+        answer = resp.json()
+    except ValueError:  # not JSON: a proxy's error page, an empty body
+        answer = None
+    if not isinstance(answer, dict):
+        raise ExchangeError("server_error", "The STS did not answer with a JSON object.", status=resp.status_code)
+    if resp.status_code != 200 or not isinstance(answer.get("access_token"), str):
+        raise ExchangeError(str(answer.get("error", "server_error")), "The token exchange failed.", status=resp.status_code)
+    return http.post(url, headers={"Authorization": f"Bearer {answer['access_token']}"})
     # END SOLUTION
 
 
 # --- given: the STS endpoint ------------------------------------------------------------------------
+
+
+def not_written(exc: NotImplementedError) -> JSONResponse:
+    """The answer of the STS and the services while one of your functions is still a TODO: 501 with the
+    task's name and hint command (the starter's NotImplementedError says both), not a bare 500."""
+    return JSONResponse({"error": "not_implemented", "error_description": f"not written yet: {exc}"}, status_code=501)
 
 
 def authenticate(authorization: str | None) -> str:
@@ -199,6 +229,8 @@ def create_sts() -> FastAPI:
             access_token = sign(claims)
         except ExchangeError as exc:
             return JSONResponse(exc.body(), status_code=exc.status, headers={"Cache-Control": "no-store"})
+        except NotImplementedError as exc:
+            return not_written(exc)
         return JSONResponse({"access_token": access_token, "issued_token_type": ACCESS_TOKEN_TYPE, "token_type": "Bearer",
                              "expires_in": claims["exp"] - now, "scope": claims["scope"]}, headers={"Cache-Control": "no-store"})
 
@@ -242,7 +274,10 @@ def create_service(name: str, urls: dict[str, str]) -> FastAPI:
                     resp = call_downstream(http, urls["sts"], name, token, downstream, DOWNSTREAM_SCOPE,
                                            urls[downstream] + ROUTES[downstream][0])
                 except ExchangeError as exc:
-                    return JSONResponse({"error": "exchange_failed", "exchange_error": exc.error}, status_code=502)
+                    return JSONResponse({"error": "exchange_failed", "exchange_error": exc.error,
+                                         "error_description": exc.description}, status_code=502)
+                except NotImplementedError as exc:
+                    return not_written(exc)
             seen["downstream"] = {"status": resp.status_code, "body": resp.json()}
         return JSONResponse(seen)
 
