@@ -14,7 +14,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI, Header, HTTPException
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jwtlab import clock, pki, services
@@ -483,3 +483,28 @@ def test_http_exchanger_with_private_key_jwt_and_its_errors(chain: dict[str, Any
         assert (exc.error, exc.status) == ("invalid_target", 400)
     with httpx.Client() as http, pytest.raises(ValueError, match="one client authentication"):
         http_exchanger(http, url, "x", secret="s", key=REPORTS_KEY)
+
+
+HTTP_SCOPES = st.frozensets(st.sampled_from(["orders:read", "orders:write", "payments:charge", "ledger:write", "admin"]),
+                            min_size=1)
+
+
+@pytest.mark.network
+@settings(derandomize=True, max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requested=st.none() | HTTP_SCOPES, subject=HTTP_SCOPES, target=st.sampled_from(sorted(TARGETS)))
+def test_scope_never_widens_over_http(chain: dict[str, Any], requested: frozenset[str] | None,
+                                      subject: frozenset[str], target: str) -> None:
+    """The same property as above, through the token service's real HTTP endpoint on loopback."""
+    data = {"grant_type": TOKEN_EXCHANGE_GRANT, "subject_token": user_token(["orders"], scope=" ".join(sorted(subject))),
+            "subject_token_type": ACCESS_TOKEN_TYPE, "audience": target}
+    if requested is not None:
+        data["scope"] = " ".join(sorted(requested))
+    resp = httpx.post(chain["sts"].url + "/token", auth=("orders", SECRETS["orders"]), data=data, timeout=5)
+    bound = (subject if requested is None else requested) & subject & TARGETS[target].allowed_scopes
+    if not bound:
+        assert (resp.status_code, resp.json()["error"]) == (400, "invalid_scope"), resp.text
+        return
+    assert resp.status_code == 200, resp.text
+    issued = verify_token(resp.json()["access_token"], STS_KEY, issuer=STS, audience=target, algorithms=["EdDSA"],
+                          typ="at+jwt", now=clock.now())
+    assert frozenset(issued["scope"].split()) == bound
