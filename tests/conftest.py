@@ -14,3 +14,26 @@ sys.path.insert(0, str(ROOT / "book" / "_ext"))
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+_FIGURES = ROOT / "_build" / "figures"
+_session_started = 0.0
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _session_started
+    import time
+
+    _session_started = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show the figures the fault and load tests measured in this run (requests, failures, fetches)."""
+    import json
+
+    for path in sorted(_FIGURES.glob("*.json")) if _FIGURES.is_dir() else []:
+        if path.stat().st_mtime < _session_started:
+            continue
+        terminalreporter.section(f"figures measured in this run ({path.stem})")
+        for name, figures in json.loads(path.read_text(encoding="utf-8")).items():
+            terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
