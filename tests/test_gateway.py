@@ -13,7 +13,7 @@ import jwt
 import pytest
 from fastapi import FastAPI, Request
 
-from jwtlab import pki
+from jwtlab import b64, pki
 from jwtlab.clock import Clock
 from jwtlab.gateway import GATEWAY_ISSUER, Gateway, GatewayConfig, Route, _Deny
 from jwtlab.idp import IdentityProvider
@@ -440,3 +440,15 @@ def test_bearer_followed_by_tabs_or_spaces_is_the_same_token(hardened: DemoStack
     assert r.status_code == 200
     r = httpx.get(hardened.gateway.url + "/orders/1", headers={"Authorization": f"Bearer\t{token}\tjunk"})
     assert r.status_code == 400 and r.json()["reason"] == "malformed_authorization"
+
+
+def test_a_hostile_kid_or_path_cannot_forge_a_log_line(hardened: DemoStack, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="jwtlab.gateway")
+    header = b64.encode(json.dumps({"alg": "EdDSA", "typ": "at+jwt", "kid": "x\nforged: iss=ok"}).encode())
+    r = get(hardened, "/orders/a%0aforged", header + ".e30.c2ln")
+    assert r.status_code == 401
+    lines = [record.getMessage() for record in caplog.records if record.name == "jwtlab.gateway"]
+    assert lines and all("\n" not in line for line in lines)
+    assert all(line.count("reason=") == 1 for line in lines)  # the reason once, not repeated from the fields

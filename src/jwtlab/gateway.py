@@ -193,6 +193,14 @@ def _quoted(text: str) -> str:
     return "".join(c for c in text if " " <= c <= "~" and c not in '"\\')[:200]
 
 
+def _loggable(value: Any) -> str:
+    """One log field on one line: a `kid` or a decoded path (`%0a`) must not be able to forge a log line."""
+    text = value if isinstance(value, str) else repr(value)
+    if text.isprintable() and " " not in text:
+        return text[:200]
+    return json.dumps(text[:200])  # quoted, with control characters escaped
+
+
 def _header_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     if text.isascii() and text.isprintable():
@@ -322,8 +330,8 @@ class Gateway:
         except _Deny as deny:
             self.counters.denied[deny.reason] += 1
             if deny.status >= 500 or deny.log_fields:
-                log.info("denied %s %s: reason=%s %s", scope.get("method"), scope.get("path", "")[:200],
-                         deny.reason, " ".join(f"{k}={v}" for k, v in deny.log_fields.items()))
+                log.info("denied %s %s: reason=%s %s", _loggable(scope.get("method")), _loggable(scope.get("path", "")),
+                         deny.reason, " ".join(f"{k}={_loggable(v)}" for k, v in deny.log_fields.items() if k != "reason"))
             await self._deny(send, deny)
 
     def _route(self, scope: Scope) -> Route:
@@ -616,7 +624,7 @@ class GatewayApp:
                 try:
                     await self.gateway.handle(scope, receive, send)
                 except Exception as exc:  # fail closed with a clean 500; the log names the type, never a token
-                    log.error("gateway error on %s %s: %s", scope.get("method"), scope.get("path", "")[:200],
+                    log.error("gateway error on %s %s: %s", _loggable(scope.get("method")), _loggable(scope.get("path", "")),
                               type(exc).__name__)
                     self.gateway.counters.denied["internal_error"] += 1
                     with contextlib.suppress(Exception):  # fails only if the response had already started

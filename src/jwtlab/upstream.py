@@ -57,7 +57,7 @@ def create_service(
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
         if identity == "internal_jwt" and gateway_jwks_url:
-            state["jwks"] = JwksClient(gateway_jwks_url, clock=clock)
+            state["jwks"] = JwksClient(gateway_jwks_url, clock=clock, algorithms=("EdDSA",))  # what it verifies
             await state["jwks"].start()
         try:
             yield
