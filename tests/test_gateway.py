@@ -452,3 +452,11 @@ def test_a_hostile_kid_or_path_cannot_forge_a_log_line(hardened: DemoStack, capl
     lines = [record.getMessage() for record in caplog.records if record.name == "jwtlab.gateway"]
     assert lines and all("\n" not in line for line in lines)
     assert all(line.count("reason=") == 1 for line in lines)  # the reason once, not repeated from the fields
+
+
+@pytest.mark.parametrize("path", ["//evil.example/x", "/@evil.example/x", "/x:99/y", "/%2e%2e/%40evil"])
+def test_the_upstream_url_keeps_its_origin_whatever_the_path(path: str) -> None:
+    route = Route("/api", "http://orders.internal:8000", audience="orders-api", strip_prefix=True)
+    url = Gateway._upstream_url(route, path, "a=1")
+    assert (url.scheme, url.host, url.port) == ("http", "orders.internal", 8000)
+    assert url.raw_path == path and url.raw_query_string == "a=1"

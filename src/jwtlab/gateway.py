@@ -356,7 +356,7 @@ class Gateway:
         characters off the raw path would leave `69/x`, which glued to the upstream URL changes its host
         (`orders.internal69`) or port: such a path is refused (400 `bad_path`), never guessed at.
         """
-        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        raw: bytes = scope.get("raw_path") or urllib.parse.quote(scope["path"]).encode()  # servers without raw_path
         try:
             text = raw.decode("ascii")
         except UnicodeDecodeError:
