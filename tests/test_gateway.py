@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import ssl
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI, Request
 
+from jwtlab import b64, pki
 from jwtlab.clock import Clock
-from jwtlab.gateway import GATEWAY_ISSUER
+from jwtlab.gateway import GATEWAY_ISSUER, Gateway, GatewayConfig, Route, _Deny
 from jwtlab.idp import IdentityProvider
 from jwtlab.keys import ed25519_key
-from jwtlab.stack import DemoStack, demo_stack
+from jwtlab.services import start
+from jwtlab.stack import DemoStack, demo_routes, demo_stack
 
 pytestmark = pytest.mark.network
 
@@ -288,3 +295,168 @@ def test_claim_headers_cannot_inject_headers(stack: DemoStack) -> None:
     seen = r.json()["identity_headers"]
     assert seen["x-user-sub"] == "jos%C3%A9%0D%0Ax-user-admin: yes"  # percent-encoded, one header
     assert "x-user-admin" not in seen
+
+
+# -- hardening: each case below was a confirmed bypass or 500 -------------------------------------------------
+
+echo_app = FastAPI()
+
+
+@echo_app.api_route("/{rest:path}", methods=["GET", "POST"])
+async def echo(rest: str, request: Request) -> dict[str, Any]:
+    """An upstream that shows exactly what reached it: raw path, query, headers, and its idea of the client."""
+    return {"raw_path": request.scope["raw_path"].decode("latin-1"), "query": request.scope["query_string"].decode(),
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.scope["headers"]],
+            "client": request.client.host if request.client else None, "scheme": request.url.scheme}
+
+
+@pytest.fixture(scope="module")
+def hardened() -> Iterator[DemoStack]:
+    with start(echo_app, name="echo") as upstream:
+        def routes(urls: dict[str, str]) -> list[Route]:
+            return [*demo_routes(urls),
+                    Route("/echo", upstream.url, audience="orders-api", forward="claims"),
+                    Route("/api", upstream.url + "/v1", audience="orders-api", forward="claims", strip_prefix=True),
+                    Route("/r", urls["orders"], audience="orders-api", service="orders", scopes=("r",))]
+
+        with demo_stack(clock=Clock(), routes=routes, token_cache_size=0) as s:
+            yield s
+
+
+def raw_get(stack: DemoStack, raw_path: str, token: str) -> tuple[int, dict[str, Any]]:
+    """GET with the path sent byte for byte (httpx would normalise percent-encoding)."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.gateway.port, timeout=10)
+    try:
+        conn.request("GET", raw_path, headers={"Authorization": f"Bearer {token}"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def mint(stack: DemoStack, audience: str, **claims: Any) -> str:
+    key = stack.idp.rotation.signing_key(stack.clock.now())  # type: ignore[union-attr]
+    now = int(stack.clock.now())
+    payload = {"iss": stack.idp.issuer, "sub": "bob", "aud": audience, "iat": now, "exp": now + 300, **claims}
+    return jwt.encode(payload, key.signing_key, "EdDSA", headers={"kid": key.kid, "typ": "at+jwt"})
+
+
+def test_strip_prefix_cuts_only_a_literal_prefix_and_never_moves_the_upstream(hardened: DemoStack) -> None:
+    token = hardened.idp.issue("bob", "orders-api", "orders:read")
+    status, body = raw_get(hardened, "/api/x/%41", token)
+    assert status == 200 and body["raw_path"] == "/v1/x/%41"
+    assert raw_get(hardened, "/api", token)[1]["raw_path"] == "/v1/"
+    # The route matches the decoded path "/api/...", but the raw path does not start with "/api/": cutting
+    # four characters off it used to glue "69/x" to the upstream URL (host "...:port69", or a 500).
+    for raw in ("/ap%69/x", "/a%70i/secret", "/%61pi/admin", "/%61pi"):
+        status, body = raw_get(hardened, raw, token)
+        assert (status, body["reason"], body["error"]) == (400, "bad_path", "invalid_request"), raw
+
+
+def test_forwarding_and_certificate_headers_are_stripped_and_set_by_the_gateway(hardened: DemoStack) -> None:
+    token = hardened.idp.issue("bob", "orders-api", "orders:read")
+    spoofed = {
+        "x_user_sub": "admin", "X_User_Scope": "orders:write", "x-forwarded-for": "10.0.0.1",
+        "x-forwarded-proto": "https", "x-forwarded-host": "admin.internal", "forwarded": "for=10.0.0.1",
+        "x-real-ip": "10.0.0.2", "x-forwarded-client-cert": "URI=spiffe://course.example/svc/billing",
+        "x-client-cert": "-----BEGIN CERTIFICATE-----", "x-remote-user": "admin", "remote-user": "admin",
+        "ssl-client-cert": "x", "ssl_client_verify": "SUCCESS",
+    }
+    r = get(hardened, "/echo/x", token, headers=spoofed)
+    assert r.status_code == 200
+    names = [h for h, _ in r.json()["headers"]]
+    got = dict(r.json()["headers"])
+    assert not [h for h in names if "_" in h]  # no underscore spelling of an identity header got through
+    assert sorted(h for h in names if h in spoofed) == ["x-forwarded-for", "x-forwarded-proto"]
+    assert names.count("x-forwarded-for") == names.count("x-user-sub") == 1
+    assert (got["x-forwarded-for"], got["x-forwarded-proto"]) == ("127.0.0.1", "http")  # set from the real peer
+    assert got["x-user-sub"] == "bob" and got["x-user-scope"] == "orders:read"
+    assert (r.json()["client"], r.json()["scheme"]) == ("127.0.0.1", "http")
+
+
+def test_course_services_do_not_trust_forwarded_headers_by_default() -> None:
+    with start(echo_app, name="echo") as service:
+        r = httpx.get(service.url + "/x", headers={"X-Forwarded-For": "10.1.2.3", "X-Forwarded-Proto": "https"})
+    assert (r.json()["client"], r.json()["scheme"]) == ("127.0.0.1", "http")
+
+
+def test_a_certificate_bound_token_without_its_certificate_is_401(hardened: DemoStack) -> None:
+    token = hardened.idp.issue("alice", "orders-api", "orders:read", extra={"cnf": {"x5t#S256": "A" * 43}})
+    r = get(hardened, "/orders/1", token)
+    assert r.status_code == 401 and r.json()["reason"] == "cnf_mismatch" and r.json()["error"] == "invalid_token"
+
+
+def test_a_certificate_bound_token_is_checked_against_the_verified_peer_certificate() -> None:
+    gateway = Gateway(GatewayConfig(issuer="https://idp.example", jwks_url="http://127.0.0.1:9/jwks"))
+    orders, billing = pki.course_ca().issue("orders"), pki.course_ca().issue("billing")
+    claims = {"sub": "alice", "cnf": {"x5t#S256": pki.x5t_s256(orders.der)}}
+
+    def scope(cert_der: bytes) -> dict[str, Any]:
+        return {"extensions": {"tls": {"client_cert_chain": [ssl.DER_cert_to_PEM_cert(cert_der)]}}}
+
+    gateway._check_binding(scope(orders.der), claims)  # the bound certificate: accepted
+    gateway._check_binding({}, {"sub": "alice"})  # an unbound token needs no certificate
+    with pytest.raises(_Deny) as denied:
+        gateway._check_binding(scope(billing.der), claims)
+    assert (denied.value.status, denied.value.reason) == (401, "cnf_mismatch")
+
+
+@pytest.mark.parametrize(("scp", "path", "status"), [
+    (["payments:read"], "/payments/1", 200),
+    ("payments:read other", "/payments/1", 200),
+    ("orders:write", "/r/1", 403),  # the characters of a string are not scopes ("r")
+    (7, "/payments/1", 403),  # used to be a 500
+    ([["payments:read"]], "/payments/1", 403),  # used to be a 500
+    (["payments:read", 7], "/payments/1", 403),
+])
+def test_scp_is_a_list_of_strings_or_a_space_separated_string(hardened: DemoStack, scp: Any, path: str,
+                                                               status: int) -> None:
+    audience = "payments-api" if path.startswith("/payments") else "orders-api"
+    r = get(hardened, path, mint(hardened, audience, scp=scp))
+    assert r.status_code == status
+    if status == 200:  # the internal token carries the scopes even though the original had no `scope`
+        assert r.json()["identity"]["scope"] == " ".join(scp if isinstance(scp, list) else scp.split())
+
+
+@pytest.mark.parametrize("extra", [
+    {"params": {"access%5Ftoken": "OTHER.TOKEN.X"}},
+    {"headers": {"Cookie": "access_token =OTHER.TOKEN.X"}},
+    {"headers": {"Cookie": "a=b;  access_token\t= OTHER.TOKEN.X"}},
+])
+def test_a_second_token_under_a_disguised_name_is_still_a_second_token(hardened: DemoStack,
+                                                                        extra: dict[str, Any]) -> None:
+    token = hardened.idp.issue("bob", "orders-api", "orders:read")
+    if "params" in extra:  # the name must reach the gateway percent-encoded, so build the query by hand
+        r = get(hardened, "/echo/x?" + "&".join(f"{k}={v}" for k, v in extra["params"].items()), token)
+    else:
+        r = get(hardened, "/echo/x", token, headers=extra["headers"])
+    assert r.status_code == 400 and r.json()["reason"] == "multiple_tokens"
+
+
+@pytest.mark.parametrize("separator", ["\t", " \t", "  "])
+def test_bearer_followed_by_tabs_or_spaces_is_the_same_token(hardened: DemoStack, separator: str) -> None:
+    token = hardened.idp.issue("bob", "orders-api", "orders:read")
+    r = httpx.get(hardened.gateway.url + "/orders/1", headers={"Authorization": f"Bearer{separator}{token}"})
+    assert r.status_code == 200
+    r = httpx.get(hardened.gateway.url + "/orders/1", headers={"Authorization": f"Bearer\t{token}\tjunk"})
+    assert r.status_code == 400 and r.json()["reason"] == "malformed_authorization"
+
+
+def test_a_hostile_kid_or_path_cannot_forge_a_log_line(hardened: DemoStack, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="jwtlab.gateway")
+    header = b64.encode(json.dumps({"alg": "EdDSA", "typ": "at+jwt", "kid": "x\nforged: iss=ok"}).encode())
+    r = get(hardened, "/orders/a%0aforged", header + ".e30.c2ln")
+    assert r.status_code == 401
+    lines = [record.getMessage() for record in caplog.records if record.name == "jwtlab.gateway"]
+    assert lines and all("\n" not in line for line in lines)
+    assert all(line.count("reason=") == 1 for line in lines)  # the reason once, not repeated from the fields
+
+
+@pytest.mark.parametrize("path", ["//evil.example/x", "/@evil.example/x", "/x:99/y", "/%2e%2e/%40evil"])
+def test_the_upstream_url_keeps_its_origin_whatever_the_path(path: str) -> None:
+    route = Route("/api", "http://orders.internal:8000", audience="orders-api", strip_prefix=True)
+    url = Gateway._upstream_url(route, path, "a=1")
+    assert (url.scheme, url.host, url.port) == ("http", "orders.internal", 8000)
+    assert url.raw_path == path and url.raw_query_string == "a=1"

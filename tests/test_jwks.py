@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from jwtlab.clock import Clock
 from jwtlab.jwks import JwksClient, JwksUnavailable, parse_max_age
-from jwtlab.keys import ed25519_key, jwks
+from jwtlab.keys import ed25519_key, jwks, rsa_key
 from jwtlab.services import Service, start
 
 pytestmark = pytest.mark.network
@@ -240,6 +240,59 @@ def test_negative_cache_is_bounded(server: Server) -> None:
         for i in range(500):
             await c.keys_for_kid(f"k{i}")
         assert len(c._unknown) == 50
+        await c.close()
+
+    run(go())
+
+
+def test_a_junk_kid_does_not_lock_out_a_key_published_seconds_later(server: Server) -> None:
+    """A junk kid spends the 30 s refetch budget; the issuer's new key must still be found when it renews."""
+    clock = Clock()
+    server.cache_control = "max-age=3600"  # no regular refresh will come to the rescue
+
+    async def go() -> None:
+        c = client(server, clock)
+        await c.start(background=False)
+        await c.keys_for_kid("junk")  # t=0: forced refetch, junk stays unknown
+        clock.advance(5)
+        server.keys(K0, K1)  # t=5: the issuer publishes K1 and signs with it at once
+        clock.advance(5)
+        assert not (await c.keys_for_kid(K1.kid)).candidates(K1.kid)  # t=10: rate-limited, not found yet
+        clock.advance(21)  # t=31: the refetch budget is back, and K1 was not remembered as unknown
+        assert (await c.keys_for_kid(K1.kid)).candidates(K1.kid)
+        assert c.counters.forced_refetches == 2 and server.requests == 3
+        assert await c.keys_for_kid("junk") and server.requests == 3  # a kid a fresh fetch lacked stays cached
+        await c.close()
+
+    run(go())
+
+
+@pytest.mark.parametrize("unusable", [
+    {"keys": [{**jwks(K1)["keys"][0], "use": "enc"}]},
+    {"keys": [{**jwks(K1)["keys"][0], "key_ops": ["encrypt"]}]},
+    {"keys": [{**jwks(K1)["keys"][0], "key_ops": "verify"}]},
+    {"keys": [rsa_key(0).public_jwk()]},  # a sound RSA key, but this issuer signs with EdDSA only
+], ids=["use-enc", "key-ops-encrypt", "key-ops-not-a-list", "wrong-family"])
+def test_a_set_with_no_key_usable_by_this_issuer_never_replaces_a_good_one(server: Server,
+                                                                            unusable: dict[str, Any]) -> None:
+    async def go() -> None:
+        c = client(server, Clock(), algorithms=("EdDSA",))
+        await c.start(background=False)
+        server.body = json.dumps(unusable).encode()
+        assert await c.refresh() is False
+        assert c.kids == {K0.kid} and c.counters.failures == 1
+        await c.close()
+
+    run(go())
+
+
+def test_keys_an_allowed_algorithm_can_use_are_kept_and_the_rest_dropped(server: Server) -> None:
+    async def go() -> None:
+        c = client(server, Clock(), algorithms=("EdDSA",))
+        await c.start(background=False)
+        rsa = rsa_key(0).public_jwk()
+        server.body = json.dumps({"keys": [rsa, {**jwks(K1)["keys"][0], "key_ops": ["verify"]}]}).encode()
+        assert await c.refresh() is True and c.kids == {K1.kid}
         await c.close()
 
     run(go())

@@ -4,7 +4,12 @@ Why each rule (the course bar, `gateway-feature-bar.md`):
 
 * Every identity header a client sends (`x-user*`, `x-auth-*`, `x-forwarded-user*`, `x-jwt-*`, ...) is
   *deleted* on every route before anything else, then the gateway *sets* its own. Envoy appends, so a
-  client-sent header survives next to the real one; a service that reads the first one is fooled.
+  client-sent header survives next to the real one; a service that reads the first one is fooled. Names
+  are compared after `_` → `-` (`x_user_sub` is `x-user-sub` to many frameworks), and the forwarding and
+  client-certificate headers (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`, `X-Forwarded-Client-Cert`, ...)
+  go too: the gateway sets `X-Forwarded-For`/`-Proto` itself from the connection it really received.
+* A certificate-bound token (`cnf`, RFC 8705) is accepted only with the certificate it is bound to; over
+  plain HTTP it is refused, never downgraded to an unbound internal token.
 * An unmatched route is denied (404), never passed through unverified.
 * Exactly one token per request: a token in the header *and* the query or a cookie is 400
   `invalid_request` — two tokens invite one component to check one and another to use the other.
@@ -27,6 +32,7 @@ import hashlib
 import json
 import logging
 import secrets
+import ssl
 import time
 import urllib.parse
 from collections import Counter, OrderedDict
@@ -46,7 +52,8 @@ from .jwks import JwksClient, JwksUnavailable, verify_with
 from .keys import DemoKey, ed25519_key
 from .verify import TokenRejected
 
-__all__ = ["Route", "Issuer", "GatewayConfig", "Gateway", "create_gateway", "GatewayApp", "GATEWAY_ISSUER", "CLAIM_HEADERS"]
+__all__ = ["Route", "Issuer", "GatewayConfig", "Gateway", "create_gateway", "GatewayApp", "GATEWAY_ISSUER", "CLAIM_HEADERS",
+           "PROXY_HEADER_PREFIXES"]
 
 log = logging.getLogger("jwtlab.gateway")
 log.addHandler(logging.NullHandler())  # a library logs only where the application configures it
@@ -71,6 +78,13 @@ _HOP_BY_HOP = frozenset({
 _NOT_RETURNED = _HOP_BY_HOP | {b"date", b"server"}
 
 _OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"})
+
+#: Forwarding and client-certificate headers a client must never set: services behind proxies read them as
+#: the client's address, scheme, host or TLS identity. Compared as prefixes of the normalised name.
+PROXY_HEADER_PREFIXES = (
+    "x-forwarded-", "forwarded", "x-real-ip", "x-client-ip", "true-client-ip", "x-client-cert", "x-client-verify",
+    "x-ssl-client-", "ssl-client-", "x-remote-user", "remote-user", "x-original-url", "x-rewrite-url",
+)
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,7 @@ class GatewayConfig:
     max_token_size: int = 8192
     max_body: int = 1 << 20
     identity_header_prefixes: tuple[str, ...] = ("x-user", "x-auth-", "x-forwarded-user", "x-jwt-", "x-gateway-")
+    proxy_header_prefixes: tuple[str, ...] = PROXY_HEADER_PREFIXES
     realm: str = "jwt-course"
     hide_descriptions: bool = False
     token_cache_size: int = 0
@@ -149,6 +164,7 @@ class GatewayConfig:
             # A header the gateway emits but does not strip could be forged by a client.
             raise ValueError(f"claim headers {unstripped} are not covered by identity_header_prefixes")
         self.identity_header_prefixes = prefixes
+        self.proxy_header_prefixes = tuple(p.lower().replace("_", "-") for p in self.proxy_header_prefixes)
 
 
 @dataclass
@@ -177,11 +193,34 @@ def _quoted(text: str) -> str:
     return "".join(c for c in text if " " <= c <= "~" and c not in '"\\')[:200]
 
 
+def _loggable(value: Any) -> str:
+    """One log field on one line: a `kid` or a decoded path (`%0a`) must not be able to forge a log line."""
+    text = value if isinstance(value, str) else repr(value)
+    if text.isprintable() and " " not in text:
+        return text[:200]
+    return json.dumps(text[:200])  # quoted, with control characters escaped
+
+
 def _header_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     if text.isascii() and text.isprintable():
         return text
     return urllib.parse.quote(text, safe=" !#$&'()*+,/:;=?@[]~")
+
+
+def granted_scopes(claims: dict[str, Any]) -> list[str]:
+    """The scopes a token grants: `scope` (RFC 9068, space-separated) or else `scp` (a list, or a string).
+
+    Anything else grants nothing. `set("orders:write")` would be a set of *characters*, granting a route
+    scope "r"; a number would raise and become a 500.
+    """
+    for name in ("scope", "scp"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            return value.split()
+        if name == "scp" and isinstance(value, list) and all(isinstance(v, str) and v and " " not in v for v in value):
+            return list(value)
+    return []
 
 
 class Gateway:
@@ -192,7 +231,8 @@ class Gateway:
         issuers = [Issuer(config.issuer, config.jwks_url, config.algorithms), *config.more_issuers]
         #: issuer → (its settings, its own caching JWKS client): one client per issuer.
         self.issuers: dict[str, tuple[Issuer, JwksClient]] = {
-            i.issuer: (i, JwksClient(i.jwks_url, clock=config.clock, **config.jwks_options)) for i in issuers
+            i.issuer: (i, JwksClient(i.jwks_url, clock=config.clock, **{"algorithms": i.algorithms, **config.jwks_options}))
+            for i in issuers
         }
         self.jwks = self.issuers[config.issuer][1]
         self.routes: list[Route] = []
@@ -201,7 +241,8 @@ class Gateway:
         self.session: aiohttp.ClientSession | None = None
         self._cache: OrderedDict[tuple[bytes, str], tuple[dict[str, Any], float, str | None]] = OrderedDict()
         self._internal_cache: OrderedDict[tuple[bytes, str], tuple[str, float]] = OrderedDict()
-        self._prefixes = tuple(p.encode("latin-1") for p in config.identity_header_prefixes)
+        self._prefixes = tuple(p.replace("_", "-").encode("latin-1")
+                               for p in (*config.identity_header_prefixes, *config.proxy_header_prefixes))
         key = config.internal_key
         self._internal_headers = {"kid": key.kid, "typ": "at+jwt"}
         # The header never changes: encode it once. EdDSA signs directly (no PyJWT round trip, ~3x less CPU
@@ -254,9 +295,14 @@ class Gateway:
     # -- step 0: identity headers ----------------------------------------------------------------
 
     def strip_identity_headers(self, scope: Scope) -> None:
-        """Delete every client-sent identity header, on every path, before anything reads them."""
+        """Delete every client-sent identity, forwarding and client-certificate header, on every path.
+
+        Names are normalised first (lower case, `_` → `-`): many servers and frameworks (CGI/WSGI, some
+        proxies) read `x_user_sub` as `x-user-sub`, so an underscore spelling must not slip past the test.
+        """
         headers = scope.get("headers") or []
-        kept = [(k, v) for k, v in headers if not k.lower().startswith(self._prefixes)]
+        prefixes = self._prefixes
+        kept = [(k, v) for k, v in headers if not k.lower().replace(b"_", b"-").startswith(prefixes)]
         if len(kept) != len(headers):
             self.counters.stripped_headers += len(headers) - len(kept)
             scope["headers"] = kept
@@ -266,6 +312,7 @@ class Gateway:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             route = self._route(scope)
+            upstream_path = self._upstream_path(scope, route)
             token, source = self._token(scope) if route.auth == "jwt" else (None, None)
             claims: dict[str, Any] | None = None
             digest = b""
@@ -273,17 +320,18 @@ class Gateway:
                 assert token is not None
                 digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
                 claims = await self._verify(token, digest, route)
+                self._check_binding(scope, claims)
                 self._check_scopes(claims, route)
             body = await self._body(receive)
-            await self._forward(scope, send, route, body, claims, token, source, digest)
+            await self._forward(scope, send, route, upstream_path, body, claims, token, source, digest)
             self.counters.allowed += 1
         except _ClientGone:
             self.counters.denied["client_disconnected"] += 1
         except _Deny as deny:
             self.counters.denied[deny.reason] += 1
             if deny.status >= 500 or deny.log_fields:
-                log.info("denied %s %s: reason=%s %s", scope.get("method"), scope.get("path", "")[:200],
-                         deny.reason, " ".join(f"{k}={v}" for k, v in deny.log_fields.items()))
+                log.info("denied %s %s: reason=%s %s", _loggable(scope.get("method")), _loggable(scope.get("path", "")),
+                         deny.reason, " ".join(f"{k}={_loggable(v)}" for k, v in deny.log_fields.items() if k != "reason"))
             await self._deny(send, deny)
 
     def _route(self, scope: Scope) -> Route:
@@ -299,24 +347,50 @@ class Gateway:
                 return route
         raise _Deny(404, "route_not_found", "No route matches this path; the gateway denies by default.")
 
+    @staticmethod
+    def _upstream_path(scope: Scope, route: Route) -> str:
+        """The raw (still percent-encoded) path to request upstream.
+
+        The route was matched on the *decoded* path, so the prefix is cut only when the raw path starts
+        with it literally, followed by `/` or nothing. `/ap%69/x` matches `/api`, but cutting four
+        characters off the raw path would leave `69/x`, which glued to the upstream URL changes its host
+        (`orders.internal69`) or port: such a path is refused (400 `bad_path`), never guessed at.
+        """
+        raw: bytes = scope.get("raw_path") or urllib.parse.quote(scope["path"]).encode()  # servers without raw_path
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            text = ""
+        if not text.startswith("/") or any(c in text for c in "?# ") or not text.isprintable():
+            raise _Deny(400, "bad_path", "The path is not a clean origin-form path.", error="invalid_request")
+        if route.strip_prefix and route.prefix != "/":
+            prefix = urllib.parse.quote(route.prefix, safe="/-._~!$&'()*+,;=:@")
+            if text == prefix or text.startswith(prefix + "/"):
+                return text[len(prefix):] or "/"
+            raise _Deny(400, "bad_path", "The route prefix is percent-encoded; send it literally.",
+                        error="invalid_request")
+        return text
+
     def _token(self, scope: Scope) -> tuple[str, str]:
         found: list[tuple[str, str]] = []
         malformed = False
         for name, value in scope["headers"]:
             if name == b"authorization":
-                scheme, _, credentials = value.decode("latin-1").strip().partition(" ")
+                # Any run of spaces or tabs separates the scheme: "Bearer<TAB>token" is the same request as
+                # "Bearer token" to many servers, so it must not read as "no bearer token here".
+                scheme, _, credentials = value.decode("latin-1").strip(" \t").replace("\t", " ").partition(" ")
                 if scheme.lower() == "bearer":
-                    credentials = credentials.strip()
+                    credentials = credentials.strip(" ")
                     if not credentials or " " in credentials:
                         malformed = True
                     found.append((credentials, "header"))
             elif name == b"cookie" and b"access_token" in value:
                 for part in value.decode("latin-1").split(";"):
-                    cname, _, cvalue = part.strip().partition("=")
-                    if cname == "access_token":
-                        found.append((cvalue, "cookie"))
+                    cname, _, cvalue = part.partition("=")
+                    if cname.strip(" \t") == "access_token":  # "access_token =x" is the same cookie to Starlette
+                        found.append((cvalue.strip(" \t"), "cookie"))
         query = scope.get("query_string") or b""
-        if b"access_token" in query:
+        if query:  # always parsed: "access%5Ftoken" decodes to "access_token", so a byte search would miss it
             for qname, qvalue in urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True):
                 if qname == "access_token":
                     found.append((qvalue, "query"))
@@ -372,11 +446,30 @@ class Gateway:
                 self._cache.popitem(last=False)
         return claims
 
+    def _check_binding(self, scope: Scope, claims: dict[str, Any]) -> None:
+        """RFC 8705: a `cnf`-bound token is only as good as the certificate presented with it.
+
+        Without a verified client certificate on this connection the gateway cannot check the binding, and
+        forwarding the token's identity as an unbound internal token would turn a stolen bound token back
+        into a bearer token: refused with 401 `cnf_mismatch`.
+        """
+        if "cnf" not in claims:
+            return
+        from .mtls import check_certificate_binding  # the mTLS chapter's check; imported only when needed
+
+        tls = (scope.get("extensions") or {}).get("tls") or {}
+        chain = tls.get("client_cert_chain") or []
+        cert_der = ssl.PEM_cert_to_DER_cert(chain[0]) if chain else None
+        try:
+            check_certificate_binding(claims, cert_der)
+        except TokenRejected as exc:
+            raise _Deny(401, exc.reason, exc.message, error="invalid_token",
+                        log_fields={"sub": claims.get("sub"), "jti": claims.get("jti")}) from None
+
     def _check_scopes(self, claims: dict[str, Any], route: Route) -> None:
         if not route.scopes:
             return
-        granted = claims.get("scope")
-        have = set(granted.split()) if isinstance(granted, str) else set(claims.get("scp") or [])
+        have = set(granted_scopes(claims))
         missing = [s for s in route.scopes if s not in have]
         if missing:
             raise _Deny(403, "insufficient_scope", f"This route needs the scope(s) {' '.join(route.scopes)}.",
@@ -411,7 +504,7 @@ class Gateway:
         exp = int(min(now + cfg.internal_ttl, claims["exp"]))
         payload = {
             "iss": cfg.internal_issuer, "sub": claims["sub"], "aud": service, "iat": int(now), "exp": exp,
-            "jti": secrets.token_urlsafe(12), "scope": claims.get("scope", ""), "src_iss": claims.get("iss"),
+            "jti": secrets.token_urlsafe(12), "scope": " ".join(granted_scopes(claims)), "src_iss": claims.get("iss"),
         }
         if "client_id" in claims:
             payload["client_id"] = claims["client_id"]
@@ -428,8 +521,8 @@ class Gateway:
                 self._internal_cache.popitem(last=False)
         return token
 
-    async def _forward(self, scope: Scope, send: Send, route: Route, body: bytes, claims: dict[str, Any] | None,
-                       token: str | None, source: str | None, digest: bytes) -> None:
+    async def _forward(self, scope: Scope, send: Send, route: Route, path: str, body: bytes,
+                       claims: dict[str, Any] | None, token: str | None, source: str | None, digest: bytes) -> None:
         assert self.session is not None, "the gateway was not started (lifespan)"
         headers: list[tuple[str, str]] = []
         for name, value in scope["headers"]:
@@ -438,25 +531,28 @@ class Gateway:
             if name == b"cookie" and source == "cookie":
                 continue
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        # Set, never append: the client's own X-Forwarded-* were stripped on the way in.
+        client = scope.get("client")
+        if client:
+            headers.append(("x-forwarded-for", str(client[0])))
+        headers.append(("x-forwarded-proto", str(scope.get("scheme") or "http")))
         if claims is not None:
             if route.forward == "internal_jwt":
                 service = route.service or route.audience or ""
                 headers.append(("authorization", "Bearer " + self.internal_token(claims, service, digest)))
             elif route.forward == "claims":
-                headers.extend((h, _header_value(claims[c])) for c, h in CLAIM_HEADERS.items() if c in claims)
+                values = {**claims, "scope": " ".join(granted_scopes(claims))} if "scp" in claims else claims
+                headers.extend((h, _header_value(values[c])) for c, h in CLAIM_HEADERS.items() if c in values)
             else:
                 headers.append(("authorization", "Bearer " + (token or "")))
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        if route.strip_prefix and route.prefix != "/":
-            raw_path = raw_path[len(route.prefix):] or b"/"
         query = scope.get("query_string") or b""
         if source == "query":
             query = urllib.parse.urlencode(
                 [(k, v) for k, v in urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True)
                  if k != "access_token"]).encode()
-        target = route.upstream.rstrip("/") + raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        target = self._upstream_url(route, path, query.decode("latin-1"))
         try:
-            async with self.session.request(scope["method"], URL(target, encoded=True), headers=headers,
+            async with self.session.request(scope["method"], target, headers=headers,
                                             data=body or None, allow_redirects=False) as resp:
                 payload = await resp.read()
                 out = [(k, v) for k, v in resp.raw_headers if k.lower() not in _NOT_RETURNED]
@@ -470,6 +566,19 @@ class Gateway:
         out.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": payload})
+
+    @staticmethod
+    def _upstream_url(route: Route, path: str, query: str) -> URL:
+        """The upstream URL, built from parts: the request can change the path and query, never the origin."""
+        base = URL(route.upstream)
+        try:
+            url = URL.build(scheme=base.scheme, authority=base.raw_authority,
+                            path=base.raw_path.rstrip("/") + path, query_string=query, encoded=True)
+        except ValueError:
+            raise _Deny(400, "bad_path", "The path cannot be forwarded.", error="invalid_request") from None
+        if (url.scheme, url.raw_host, url.port) != (base.scheme, base.raw_host, base.port):
+            raise _Deny(400, "bad_path", "The path would change the upstream's address.", error="invalid_request")
+        return url
 
     async def _deny(self, send: Send, deny: _Deny) -> None:
         cfg = self.config
@@ -515,7 +624,7 @@ class GatewayApp:
                 try:
                     await self.gateway.handle(scope, receive, send)
                 except Exception as exc:  # fail closed with a clean 500; the log names the type, never a token
-                    log.error("gateway error on %s %s: %s", scope.get("method"), scope.get("path", "")[:200],
+                    log.error("gateway error on %s %s: %s", _loggable(scope.get("method")), _loggable(scope.get("path", "")),
                               type(exc).__name__)
                     self.gateway.counters.denied["internal_error"] += 1
                     with contextlib.suppress(Exception):  # fails only if the response had already started

@@ -8,9 +8,15 @@ IdP, so a flood of them is a denial of service against both. The rules here (the
 * Refresh in the background at ~80 % of the TTL, single-flight: concurrent callers share one fetch.
 * Endpoint down (5xx, timeout, garbage): keep serving the last good set for a bounded stale window
   (default 1 h past expiry), counted, retrying with exponential backoff and jitter; a fetched set that
-  is empty or has no usable key never replaces a good one. After the window: fail closed.
+  is empty or has no usable key never replaces a good one. "Usable" is judged for this issuer: with an
+  algorithm allowlist, a set of only RSA keys for an EdDSA issuer, only `use: enc` keys or only keys whose
+  `key_ops` lack `verify` is as useless as an empty one (and would lock every valid token out).
+  After the window: fail closed.
 * Unknown `kid`: at most one forced refetch per 30 s per issuer, shared by concurrent misses; a kid still
-  unknown afterwards is remembered for 5 min (bounded); a token without `kid` never forces a fetch.
+  unknown after a successful fetch that began after it was first seen is remembered for 5 min (bounded).
+  A kid that only met the rate limit is remembered until the next refetch is allowed, no longer: a junk
+  kid must not lock out a key the issuer publishes a few seconds later. A token without `kid` never
+  forces a fetch.
 * Cold start with nothing fetched fails closed with an explicit reason (`JwksUnavailable`).
 
 The hot path (`keys()`) is synchronous and does no I/O and no key parsing: it returns a parsed
@@ -33,7 +39,7 @@ from typing import Any
 
 import aiohttp
 
-from .verify import KeySet, TokenRejected, parse_json_object
+from .verify import _FAMILY, KeySet, TokenRejected, parse_json_object
 
 __all__ = ["JwksClient", "JwksUnavailable", "JwksCounters", "parse_max_age"]
 
@@ -106,8 +112,11 @@ class JwksClient:
         max_bytes: int = 256 * 1024,
         rng: random.Random | None = None,
         session: aiohttp.ClientSession | None = None,
+        algorithms: tuple[str, ...] | list[str] | None = None,
     ) -> None:
         self.url = url
+        #: The issuer's algorithm allowlist: keys no allowed algorithm can use do not count as usable.
+        self.algorithms = tuple(algorithms) if algorithms is not None else None
         self.clock = clock
         self.default_ttl, self.min_ttl, self.max_ttl = default_ttl, min_ttl, max_ttl
         self.refresh_ratio = refresh_ratio
@@ -225,20 +234,26 @@ class JwksClient:
         if remembered is not None and remembered > now:
             self.counters.unknown_kid_cached += 1
             return self.keys()
+        authoritative = False  # did a fetch that began after this kid was seen succeed?
         if self._inflight is not None and not self._inflight.done():
-            await asyncio.shield(self._inflight)  # a fetch is already running: share it
+            # A fetch is already running: share it. It began before this kid arrived, so it may predate a
+            # key published a moment ago; its answer is not a reason to remember the kid for long.
+            await asyncio.shield(self._inflight)
         elif now - self._last_forced >= self.refetch_interval:
             self._last_forced = now
             self.counters.forced_refetches += 1
-            await self.refresh()
+            authoritative = await self.refresh()
         else:
             self.counters.refetches_rate_limited += 1
         if kid not in self._kids:
-            self._remember_unknown(kid, self.clock())
+            until = self.clock() + self.unknown_kid_ttl if authoritative else self._last_forced + self.refetch_interval
+            self._remember_unknown(kid, until)
         return self.keys()
 
-    def _remember_unknown(self, kid: str, now: float) -> None:
-        self._unknown[kid[:256]] = now + self.unknown_kid_ttl
+    def _remember_unknown(self, kid: str, until: float) -> None:
+        if until <= self.clock():
+            return
+        self._unknown[kid[:256]] = until
         self._unknown.move_to_end(kid[:256])
         while len(self._unknown) > self.unknown_kid_max:
             self._unknown.popitem(last=False)
@@ -298,13 +313,17 @@ class JwksClient:
             if len(body) > self.max_bytes:
                 raise ValueError(f"the JWKS is larger than {self.max_bytes} bytes")
             max_age = parse_max_age(resp.headers.get("Cache-Control"))
-        key_set, kids = self.parse(body)
+        key_set, kids = self.parse(body, self.algorithms)
         ttl = self.default_ttl if max_age is None else max(self.min_ttl, min(self.max_ttl, max_age))
         return key_set, kids, float(ttl)
 
     @staticmethod
-    def parse(body: bytes) -> tuple[KeySet, frozenset[str]]:
-        """Parse a JWKS strictly, keeping only usable public signing keys; raise if none is left."""
+    def parse(body: bytes, algorithms: tuple[str, ...] | None = None) -> tuple[KeySet, frozenset[str]]:
+        """Parse a JWKS strictly, keeping only usable public signing keys; raise if none is left.
+
+        Usable: a public key for signatures (`use` absent or `sig`, `key_ops` absent or listing `verify`)
+        and, given the issuer's `algorithms`, of a family one of them uses (and its `alg`, if any, allowed).
+        """
         try:
             document = parse_json_object(body, "JWKS")
         except TokenRejected as exc:
@@ -313,13 +332,21 @@ class JwksClient:
         if not isinstance(jwks, list):
             raise ValueError("the JWKS has no 'keys' list")
         usable: list[dict[str, Any]] = []
+        families = {_FAMILY[a] for a in algorithms or () if a in _FAMILY}
         for jwk in jwks[:100]:
             if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig" or "d" in jwk or jwk.get("kty") == "oct":
                 continue  # encryption keys, private keys and shared secrets never verify here
+            ops = jwk.get("key_ops")
+            if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+                continue  # RFC 7517 §4.3: this key may not be used to verify
             try:
-                KeySet(jwk)  # parsed once and cached by jwtlab.verify; the set below reuses it
+                entries = KeySet(jwk).entries  # parsed once and cached by jwtlab.verify; the set below reuses it
             except Exception:  # noqa: BLE001 - one bad key must not hide the good ones
                 continue
+            if algorithms is not None and not any(
+                e.family in families and (e.alg is None or e.alg in algorithms) for e in entries
+            ):
+                continue  # no allowed algorithm can use this key: it cannot vouch for any token here
             usable.append(jwk)
         if not usable:
             raise ValueError("the JWKS holds no usable signing key (empty or invalid); keeping the last good set")

@@ -69,7 +69,13 @@ def start(
 
     Extra keyword arguments go to `uvicorn.Config` (e.g. `ssl_certfile`, `ssl_keyfile`, `ssl_ca_certs`,
     `ssl_cert_reqs` for the mTLS chapter). Raises RuntimeError if the app fails to start.
+
+    `proxy_headers` defaults to False (uvicorn's default is True, trusting `X-Forwarded-*` from
+    127.0.0.1): the gateway connects from 127.0.0.1, so with uvicorn's default any client-sent
+    `X-Forwarded-For` it let through would become the service's idea of the client address and scheme.
+    Pass `proxy_headers=True` (and `forwarded_allow_ips`) only behind a proxy that sets them itself.
     """
+    config.setdefault("proxy_headers", False)
     if host not in ("127.0.0.1", "::1", "localhost"):
         raise ValueError("the course's services listen on loopback only (127.0.0.1 or ::1)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -27,6 +27,9 @@ from .verify import TokenRejected
 
 __all__ = ["create_service"]
 
+#: Headers the gateway sets from the connection itself (never from the client): not part of the identity.
+_CONNECTION_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto"})
+
 
 def _unauthorized(reason: str, description: str, status: int = 401, realm: str = "service") -> JSONResponse:
     error = "invalid_token" if status == 401 and reason != "no_token" else None
@@ -54,7 +57,7 @@ def create_service(
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
         if identity == "internal_jwt" and gateway_jwks_url:
-            state["jwks"] = JwksClient(gateway_jwks_url, clock=clock)
+            state["jwks"] = JwksClient(gateway_jwks_url, clock=clock, algorithms=("EdDSA",))  # what it verifies
             await state["jwks"].start()
         try:
             yield
@@ -70,7 +73,9 @@ def create_service(
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def echo(path: str, request: Request) -> JSONResponse:
-        seen = {k: v for k, v in request.headers.items() if k.startswith("x-")}
+        # The identity-looking headers that arrived; the gateway's own X-Forwarded-For/-Proto are
+        # connection facts, not identity, so they are left out of this view.
+        seen = {k: v for k, v in request.headers.items() if k.startswith("x-") and k not in _CONNECTION_HEADERS}
         if identity == "headers":
             sub = request.headers.get(CLAIM_HEADERS["sub"])
             if not sub:
