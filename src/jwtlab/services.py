@@ -15,13 +15,13 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 
-__all__ = ["Service", "start", "serve"]
+__all__ = ["Service", "start", "serve", "stop_all"]
 
 
 @dataclass
@@ -132,5 +132,14 @@ def serve(*apps: Any, **config: Any) -> Iterator[tuple[Service, ...]]:
             started.append(start(app, **config))
         yield tuple(started)
     finally:
-        for service in reversed(started):
-            service.stop()
+        stop_all(started)
+
+
+def stop_all(services: Iterable[Service]) -> None:
+    """Ask every server to exit at once, then wait for each (newest first): shutdowns overlap instead of
+    queueing, which matters when a test or notebook stops half a dozen services."""
+    running = list(services)
+    for service in running:
+        service.server.should_exit = True
+    for service in reversed(running):
+        service.stop()

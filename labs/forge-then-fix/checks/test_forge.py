@@ -23,7 +23,7 @@ from fastapi import FastAPI
 
 from jwtlab import b64, keys
 from jwtlab.labs.target import lab_module
-from jwtlab.services import Service, serve, start
+from jwtlab.services import Service, serve, start, stop_all
 
 LAB = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(LAB))
@@ -53,10 +53,7 @@ def services() -> Iterator[dict[str, Service]]:
     try:
         yield {**dict(zip(vulnerable.FLAWS, started, strict=False)), "attacker": started[-1]}
     finally:  # ask every server to stop at once, then wait: far quicker than one after another
-        for service in started:
-            service.server.should_exit = True
-        for service in started:
-            service.stop()
+        stop_all(started)
 
 
 @pytest.fixture(scope="session")

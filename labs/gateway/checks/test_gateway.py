@@ -25,7 +25,7 @@ from jwtlab.clock import DEMO_AUDIENCE, DEMO_ISSUER, Clock
 from jwtlab.idp import IdentityProvider, create_idp
 from jwtlab.jwks import JwksClient
 from jwtlab.labs.target import lab_module
-from jwtlab.services import Service, start
+from jwtlab.services import Service, start, stop_all
 from jwtlab.upstream import create_service
 
 LAB = Path(__file__).resolve().parents[1]
@@ -88,10 +88,7 @@ def stack() -> Iterator[Stack]:
         with httpx.Client(timeout=10) as http:
             yield Stack(clock, idp, started[0], started[2], services, started[1], http)
     finally:
-        for service in started:
-            service.server.should_exit = True
-        for service in reversed(started):
-            service.stop()
+        stop_all(started)
 
 
 def denied(exc_info: pytest.ExceptionInfo[BaseException]) -> tuple[int, str, str | None]:

@@ -84,10 +84,7 @@ def reference(pki_dir: Path) -> Iterator[dict[str, services.Service]]:
     try:
         yield started
     finally:
-        for service in started.values():
-            service.server.should_exit = True
-        for service in started.values():
-            service.stop()
+        services.stop_all(started.values())
 
 
 # --- server ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from jwtlab.exchange import ACCESS_TOKEN_TYPE, MAX_ACT_DEPTH, TOKEN_EXCHANGE_GRANT, ExchangeError
 from jwtlab.labs.target import lab_module
-from jwtlab.services import Service, start
+from jwtlab.services import Service, start, stop_all
 from jwtlab.verify import TokenRejected, verify_token
 
 LAB = Path(__file__).resolve().parents[1]
@@ -73,10 +73,7 @@ def stack() -> Iterator[dict[str, Service]]:
     try:
         yield started
     finally:
-        for service in started.values():
-            service.server.should_exit = True
-        for service in started.values():
-            service.stop()
+        stop_all(started.values())
 
 
 @pytest.fixture(scope="session")
