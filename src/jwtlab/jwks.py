@@ -39,7 +39,7 @@ from typing import Any
 
 import aiohttp
 
-from .verify import _FAMILY, KeySet, TokenRejected, parse_json_object
+from .verify import _FAMILY, KeySet, TokenRejected, parse_json_object, verify_token
 
 __all__ = ["JwksClient", "JwksUnavailable", "JwksCounters", "parse_max_age"]
 
@@ -361,8 +361,6 @@ async def verify_with(client: JwksClient, token: str, **options: Any) -> dict[st
     rejection (rare, and rate-limited) costs a second attempt. Raises `TokenRejected` or
     `JwksUnavailable`.
     """
-    from .verify import verify_token
-
     try:
         return verify_token(token, client.keys(), **options)
     except TokenRejected as exc:
