@@ -410,10 +410,20 @@ def verify_signature(
     separately from claim validity (and to verify JWS whose payload is not a JWT claims set).
     Raises `TokenRejected` for every failure.
     """
+    return _verify_signature(token, keys, algorithms, typ, max_size, None)
+
+
+def _verify_signature(
+    token: str | bytes, keys: Any, algorithms: Collection[str], typ: str | None, max_size: int,
+    allowed: tuple[str, ...] | None,
+) -> SignedParts:
+    """`verify_signature`; `allowed` is the allowlist `_check_settings` already returned to `verify_token`,
+    so the same settings are not validated twice per token (None: validate them here)."""
     header: dict[str, Any] | None = None
     try:
         try:
-            allowed = _check_settings(algorithms, None, None, 0)
+            if allowed is None:
+                allowed = _check_settings(algorithms, None, None, 0)
             if type(max_size) is not int or max_size <= 0:
                 raise ValueError("max_size must be a positive whole number of characters")
             if typ is not None and not (isinstance(typ, str) and typ):
@@ -530,7 +540,7 @@ def verify_token(
     `now`: seconds since the epoch (the course passes `jwtlab.clock.now()`); defaults to the wall clock.
     """
     try:
-        _check_settings(algorithms, issuer, audience, leeway)
+        allowed = _check_settings(algorithms, issuer, audience, leeway)
         if isinstance(required, str) or not all(isinstance(name, str) for name in required):
             raise ValueError("required must be a list of claim names, e.g. ['exp', 'sub']")
         if now is not None and not (_finite_number(now) and now >= 0):
@@ -539,7 +549,7 @@ def verify_token(
             raise ValueError("max_lifetime must be a positive number of seconds")
     except (ValueError, TypeError) as exc:
         raise TokenRejected("misconfigured", f"verify_token was called with unusable settings: {exc}") from None
-    signed = verify_signature(token, keys, algorithms=algorithms, typ=typ, max_size=max_size)
+    signed = _verify_signature(token, keys, algorithms, typ, max_size, allowed)
     claims: dict[str, Any] | None = None
     try:
         claims = parse_json_object(signed.payload, "claims", signed.header)
