@@ -215,6 +215,12 @@ def _base_url(upstream: str) -> URL:
     return URL(upstream)
 
 
+@functools.lru_cache(maxsize=256)
+def _raw_prefix(prefix: str) -> str:
+    """A route prefix as it appears literally in a raw path; routes are fixed, so quoted once, not per request."""
+    return urllib.parse.quote(prefix, safe="/-._~!$&'()*+,;=:@")
+
+
 def granted_scopes(claims: dict[str, Any]) -> list[str]:
     """The scopes a token grants: `scope` (RFC 9068, space-separated) or else `scp` (a list, or a string).
 
@@ -325,7 +331,9 @@ class Gateway:
             digest = b""
             if route.auth == "jwt":
                 assert token is not None
-                digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
+                # The digest only keys the two caches: without them it would be computed for nothing.
+                if self.config.token_cache_size:
+                    digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
                 claims = await self._verify(token, digest, route)
                 self._check_binding(scope, claims)
                 self._check_scopes(claims, route)
@@ -371,7 +379,7 @@ class Gateway:
         if not text.startswith("/") or any(c in text for c in "?# ") or not text.isprintable():
             raise _Deny(400, "bad_path", "The path is not a clean origin-form path.", error="invalid_request")
         if route.strip_prefix and route.prefix != "/":
-            prefix = urllib.parse.quote(route.prefix, safe="/-._~!$&'()*+,;=:@")
+            prefix = _raw_prefix(route.prefix)
             if text == prefix or text.startswith(prefix + "/"):
                 return text[len(prefix):] or "/"
             raise _Deny(400, "bad_path", "The route prefix is percent-encoded; send it literally.",
