@@ -12,10 +12,11 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from jwtlab import b64, pki
 from jwtlab.clock import Clock
-from jwtlab.gateway import GATEWAY_ISSUER, Gateway, GatewayConfig, Route, _Deny
+from jwtlab.gateway import GATEWAY_ISSUER, Gateway, GatewayConfig, Route, _Deny, create_gateway
 from jwtlab.idp import IdentityProvider
 from jwtlab.keys import ed25519_key
 from jwtlab.services import start
@@ -378,6 +379,35 @@ def test_course_services_do_not_trust_forwarded_headers_by_default() -> None:
     with start(echo_app, name="echo") as service:
         r = httpx.get(service.url + "/x", headers={"X-Forwarded-For": "10.1.2.3", "X-Forwarded-Proto": "https"})
     assert (r.json()["client"], r.json()["scheme"]) == ("127.0.0.1", "http")
+
+
+cookie_app = FastAPI()
+
+
+@cookie_app.get("/login")
+async def cookie_login() -> JSONResponse:
+    response = JSONResponse({"ok": True})
+    response.set_cookie("session", "alice-session")
+    return response
+
+
+@cookie_app.get("/whoami")
+async def cookie_whoami(request: Request) -> dict[str, Any]:
+    return {"cookie": request.headers.get("cookie")}
+
+
+def test_an_upstream_cookie_is_never_replayed_to_another_client() -> None:
+    """The gateway's one upstream session is shared by every client: a cookie jar in it would hand the
+    session cookie an upstream set for one client to the next client's requests (for a host *name*)."""
+    with start(cookie_app, name="cookies") as upstream:
+        by_name = upstream.url.replace("127.0.0.1", "localhost")
+        config = GatewayConfig(issuer="https://idp.example", jwks_url=upstream.url + "/no-jwks",
+                               routes=[Route("/app", by_name, auth="none", strip_prefix=True)])
+        with start(create_gateway(config), name="gateway") as gateway:
+            first = httpx.get(gateway.url + "/app/login")
+            assert first.status_code == 200 and "alice-session" in first.headers["set-cookie"]  # the client gets it
+            second = httpx.get(gateway.url + "/app/whoami")  # another client, no cookie of its own
+            assert second.status_code == 200 and second.json() == {"cookie": None}
 
 
 def test_a_certificate_bound_token_without_its_certificate_is_401(hardened: DemoStack) -> None:

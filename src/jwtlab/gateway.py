@@ -19,7 +19,7 @@ Why each rule (the course bar, `gateway-feature-bar.md`):
 * Forwarding per route: claim headers, or (default) a short-lived internal JWT the gateway signs with
   its own key (`iss` = the gateway, `aud` = the upstream service, ≤ 5 min, never past the original `exp`),
   published on the gateway's own `/.well-known/jwks.json`. The original token does not travel further.
-* Throughput: one aiohttp session with keep-alive created in the lifespan (httpx costs 4-7 ms of CPU per
+* Throughput: one aiohttp session with keep-alive (and no cookie jar) created in the lifespan (httpx costs 4-7 ms of CPU per
   forwarded request here), a raw ASGI proxy path, and an optional LRU of verified tokens keyed by the
   token's SHA-256, never used past `exp` nor after the signing key left the issuer's JWKS.
 """
@@ -284,6 +284,9 @@ class Gateway:
             timeout=aiohttp.ClientTimeout(total=self.config.upstream_timeout),
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            # One session serves every client: a cookie jar would replay a cookie an upstream set for one
+            # client on the next client's requests. Cookies pass through as the client's own headers only.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         await asyncio.gather(*(client.start() for _, client in self.issuers.values()))
 
