@@ -1,0 +1,208 @@
+"""The course's verifiers against a certified OpenID provider nobody here wrote (oidc-provider, Node.js).
+
+The provider runs on 127.0.0.1 (`tests/interop/provider.mjs`): a client credentials client and one
+resource server per algorithm (RS256, ES256, EdDSA) with RFC 9068 JWT access tokens. `verify_token`,
+`jwtlab inspect --jwks URL` and the gateway (trusting that issuer) must accept its tokens and refuse
+tampered ones, and follow a key rotation at the provider without being restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from interop_peers import OidcProvider, tamper
+
+from jwtlab.gateway import Gateway, GatewayConfig, Route, create_gateway
+from jwtlab.services import Service, start
+from jwtlab.verify import TokenRejected, verify_token
+
+pytestmark = pytest.mark.network
+
+ALGORITHMS = OidcProvider.ALGORITHMS
+FIGURES = Path(__file__).resolve().parents[1] / "_build" / "figures" / "interop.json"
+
+
+def record(name: str, **figures: Any) -> None:
+    print(f"\n{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    data[name] = figures
+    FIGURES.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    op = OidcProvider(tmp_path_factory.mktemp("provider") / "provider.log")
+    try:
+        yield op
+    finally:
+        op.close()
+
+
+def jwks_of(provider: OidcProvider) -> dict[str, Any]:
+    r = httpx.get(provider.jwks_url, timeout=10)
+    assert r.status_code == 200
+    return r.json()
+
+
+def flip_signature(token: str) -> str:
+    head, _, signature = token.rpartition(".")
+    return f"{head}.{('B' if signature[0] == 'A' else 'A') + signature[1:]}"
+
+
+# -- verify_token --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_verify_token_accepts_the_providers_access_tokens(provider: OidcProvider, alg: str) -> None:
+    token = provider.token(alg)
+    claims = verify_token(token, jwks_of(provider), issuer=provider.issuer, audience=provider.resource(alg),
+                          algorithms=[alg], typ="at+jwt")
+    # RFC 9068 for the client credentials grant: the client is the subject.
+    assert claims["sub"] == claims["client_id"] == OidcProvider.CLIENT[0]
+    assert claims["scope"] == OidcProvider.SCOPE
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+@pytest.mark.parametrize(("tampering", "reason"), [(tamper, "bad_signature"), (flip_signature, "bad_signature")])
+def test_verify_token_refuses_tampered_provider_tokens(provider: OidcProvider, alg: str, tampering: Any,
+                                                       reason: str) -> None:
+    token = tampering(provider.token(alg))
+    with pytest.raises(TokenRejected) as refused:
+        verify_token(token, jwks_of(provider), issuer=provider.issuer, audience=provider.resource(alg),
+                     algorithms=[alg], typ="at+jwt")
+    assert refused.value.reason == reason
+
+
+def test_verify_token_refuses_a_token_for_another_resource(provider: OidcProvider) -> None:
+    token = provider.token("ES256")
+    with pytest.raises(TokenRejected) as refused:
+        verify_token(token, jwks_of(provider), issuer=provider.issuer, audience=provider.resource("EdDSA"),
+                     algorithms=["ES256", "EdDSA"], typ="at+jwt")
+    assert refused.value.reason == "audience"
+
+
+# -- jwtlab inspect --jwks URL --------------------------------------------------------------------------
+
+
+def inspect(provider: OidcProvider, token: str, alg: str) -> tuple[int, dict[str, Any]]:
+    """`jwtlab inspect - --jwks URL ... --json`, the token on stdin (never on the command line)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "jwtlab.cli", "inspect", "-", "--jwks", provider.jwks_url, "--iss", provider.issuer,
+         "--aud", provider.resource(alg), "--alg", alg, "--typ", "at+jwt", "--json"],
+        input=token, capture_output=True, text=True, timeout=60,
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_jwtlab_inspect_with_the_providers_jwks_url(provider: OidcProvider, alg: str) -> None:
+    code, report = inspect(provider, provider.token(alg), alg)
+    assert code == 0, report
+    code, report = inspect(provider, tamper(provider.token(alg)), alg)
+    assert code != 0
+    assert "bad_signature" in json.dumps(report)
+
+
+# -- the gateway -----------------------------------------------------------------------------------------
+
+
+def upstream_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/{path:path}")
+    async def anything(path: str) -> dict[str, str]:
+        return {"service": "orders", "path": path}
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def gateway(provider: OidcProvider) -> Iterator[tuple[Service, Gateway]]:
+    upstream = start(upstream_app(), name="upstream")
+    config = GatewayConfig(
+        issuer=provider.issuer, jwks_url=provider.jwks_url, algorithms=ALGORITHMS,
+        routes=[Route(prefix=f"/{alg.lower()}", upstream=upstream.url, audience=provider.resource(alg),
+                      service="orders", scopes=(OidcProvider.SCOPE,), strip_prefix=True) for alg in ALGORITHMS],
+    )
+    app = create_gateway(config)
+    try:
+        service = start(app, name="gateway")
+    except BaseException:
+        upstream.stop()
+        raise
+    try:
+        yield service, app.state.gateway
+    finally:
+        service.stop()
+        upstream.stop()
+
+
+def call(gateway: tuple[Service, Gateway], path: str, token: str) -> httpx.Response:
+    return httpx.get(gateway[0].url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_the_gateway_accepts_the_providers_tokens_and_refuses_tampered_ones(
+        provider: OidcProvider, gateway: tuple[Service, Gateway], alg: str) -> None:
+    token = provider.token(alg)
+    r = call(gateway, f"/{alg.lower()}/orders/1", token)
+    assert r.status_code == 200 and r.json() == {"service": "orders", "path": "orders/1"}
+    for forged in (tamper(token), flip_signature(token)):
+        r = call(gateway, f"/{alg.lower()}/orders/1", forged)
+        assert r.status_code == 401 and r.json()["reason"] == "bad_signature"
+    assert token not in r.text
+
+
+def test_the_gateway_keeps_each_resource_to_its_own_route(provider: OidcProvider,
+                                                          gateway: tuple[Service, Gateway]) -> None:
+    r = call(gateway, "/eddsa/orders/1", provider.token("RS256"))
+    assert r.status_code == 401 and r.json()["reason"] == "audience"
+
+
+def test_a_key_rotation_at_the_provider_is_followed_without_a_restart(
+        provider: OidcProvider, gateway: tuple[Service, Gateway]) -> None:
+    _, state = gateway
+    pid = provider.proc.pid
+    before = provider.token("EdDSA")
+    assert call(gateway, "/eddsa/orders/1", before).status_code == 200
+    fetches_before = state.jwks.counters.fetches
+    old_kids = dict(provider.kids)
+
+    started = time.perf_counter()
+    rotation = provider.rotate()
+    rotated_ms = (time.perf_counter() - started) * 1000
+    after = provider.token("EdDSA")
+    kid = rotation["kids"]["EdDSA"]
+    published = {key["kid"] for key in jwks_of(provider)["keys"]}
+    assert {kid, old_kids["EdDSA"]} <= published  # the new key, and the previous one for tokens in flight
+    assert kid != old_kids["EdDSA"] and kid not in state.jwks.kids  # a key the gateway has never seen
+    started = time.perf_counter()
+    r = call(gateway, "/eddsa/orders/1", after)
+    first_ms = (time.perf_counter() - started) * 1000
+    assert r.status_code == 200, r.json()
+    assert kid in state.jwks.kids
+    # Tokens signed before the rotation stay valid: the previous key is still published.
+    assert call(gateway, "/eddsa/orders/1", before).status_code == 200
+    for alg in ALGORITHMS:
+        assert call(gateway, f"/{alg.lower()}/orders/1", provider.token(alg)).status_code == 200
+    record("provider key rotation", rotate_ms=round(rotated_ms, 1), first_request_after_ms=round(first_ms, 1),
+           jwks_fetches=state.jwks.counters.fetches - fetches_before,
+           forced_refetches=state.jwks.counters.forced_refetches, gateway_restarts=0,
+           provider_restarts=0 if provider.proc.pid == pid and provider.proc.poll() is None else 1)
+
+    # A second rotation retires the first generation: a fresh JWKS no longer vouches for `before`.
+    provider.rotate()
+    with pytest.raises(TokenRejected) as refused:
+        verify_token(before, jwks_of(provider), issuer=provider.issuer, audience=provider.resource("EdDSA"),
+                     algorithms=["EdDSA"], typ="at+jwt")
+    assert refused.value.reason == "kid_unknown"
