@@ -126,15 +126,21 @@ def upstream_app() -> FastAPI:
     return app
 
 
+def gateway_config(provider: OidcProvider, upstream: str) -> GatewayConfig:
+    """The course's gateway trusting the provider: its issuer, its JWKS, one route per resource server."""
+    routes = [
+        Route(prefix=f"/{alg.lower()}", upstream=upstream, audience=provider.resource(alg),
+              scopes=(OidcProvider.SCOPE,), service="orders", strip_prefix=True)
+        for alg in ("RS256", "ES256", "EdDSA")
+    ]
+    return GatewayConfig(issuer=provider.issuer, jwks_url=provider.jwks_url,
+                         algorithms=("RS256", "ES256", "EdDSA"), typ="at+jwt", routes=routes)
+
+
 @pytest.fixture(scope="module")
 def gateway(provider: OidcProvider) -> Iterator[tuple[Service, Gateway]]:
     upstream = start(upstream_app(), name="upstream")
-    config = GatewayConfig(
-        issuer=provider.issuer, jwks_url=provider.jwks_url, algorithms=ALGORITHMS,
-        routes=[Route(prefix=f"/{alg.lower()}", upstream=upstream.url, audience=provider.resource(alg),
-                      service="orders", scopes=(OidcProvider.SCOPE,), strip_prefix=True) for alg in ALGORITHMS],
-    )
-    app = create_gateway(config)
+    app = create_gateway(gateway_config(provider, upstream.url))
     try:
         service = start(app, name="gateway")
     except BaseException:

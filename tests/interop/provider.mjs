@@ -68,6 +68,7 @@ function buildProvider(issuer) {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
+      // book: resource servers
       resourceIndicators: {
         enabled: true,
         defaultResource: () => resourceFor('EdDSA'),
@@ -85,6 +86,7 @@ function buildProvider(issuer) {
           };
         },
       },
+      // book: end resource servers
     },
     scopes: [SCOPE],
     ttl: { ClientCredentials: 300 },
@@ -103,6 +105,7 @@ async function main() {
   process.stdout.write(`${JSON.stringify({ issuer, kids: kidsOf(generations[0]) })}\n`);
 
   const lines = readline.createInterface({ input: process.stdin });
+  // book: rotation
   lines.on('line', async (line) => {
     if (line.trim() !== 'rotate') {
       process.stdout.write(`${JSON.stringify({ error: 'unknown command' })}\n`);
@@ -114,6 +117,7 @@ async function main() {
     process.stdout.write(`${JSON.stringify({ rotated: true, kids: kidsOf(generations[0]),
       retired: kidsOf(generations[1]) })}\n`);
   });
+  // book: end rotation
   lines.on('close', () => { server.closeAllConnections(); process.exit(0); });
 }
 
