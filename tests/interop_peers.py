@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto import jwt as jwcrypto_jwt
 
+from jwtlab import attacks
 from jwtlab import keys as demo
 
 INTEROP_DIR = Path(__file__).resolve().parent / "interop"
@@ -296,11 +297,5 @@ PYTHON_PEERS: dict[str, tuple[Callable[..., str], Callable[..., dict[str, Any]]]
 
 
 def tamper(token: str) -> str:
-    """Change one claim (the signature stays): `sub` becomes `mallory`, re-encoded, same signature."""
-    from jwtlab import b64
-
-    header, payload, signature = token.split(".")
-    claims = json.loads(b64.decode(payload))
-    claims["sub"] = "mallory"
-    forged = b64.encode(json.dumps(claims, separators=(",", ":")).encode())
-    return f"{header}.{forged}.{signature}"
+    """One claim changed (`sub` becomes `mallory`), header and signature kept: `jwtlab.attacks.tamper`."""
+    return attacks.tamper(token, sub="mallory")

@@ -135,3 +135,17 @@ def test_the_node_helper_is_one_process(jose: JosePeer) -> None:
     versions = jose.call(op="versions")
     assert versions["jose"].startswith("6.") and versions["node"].startswith("v")
     assert jose.proc.poll() is None
+
+
+def test_without_node_the_interop_tests_fail_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI never skips the interop tests: without Node.js they fail and say what to install."""
+    import interop_peers
+
+    monkeypatch.setattr(interop_peers.shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "1")
+    monkeypatch.setenv("JWTLAB_SKIP_INTEROP", "1")  # ignored in CI
+    with pytest.raises(pytest.fail.Exception, match="Node.js 20 or newer is not installed"):
+        interop_peers.node_or_fail()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        interop_peers.node_or_fail()

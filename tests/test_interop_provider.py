@@ -9,6 +9,7 @@ tampered ones, and follow a key rotation at the provider without being restarted
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -17,11 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from fastapi import FastAPI
 from interop_peers import OidcProvider, tamper
+from jwcrypto import jwk
 
+from jwtlab import attacks
 from jwtlab.gateway import Gateway, GatewayConfig, Route, create_gateway
+from jwtlab.keys import ed25519_key
 from jwtlab.services import Service, start
 from jwtlab.verify import TokenRejected, verify_token
 
@@ -167,6 +172,38 @@ def test_the_gateway_accepts_the_providers_tokens_and_refuses_tampered_ones(
         r = call(gateway, f"/{alg.lower()}/orders/1", forged)
         assert r.status_code == 401 and r.json()["reason"] == "bad_signature"
     assert token not in r.text
+
+
+def forgeries(provider: OidcProvider) -> dict[str, str]:
+    """The classic forgeries, aimed at the real issuer: its claims, its kids, its published keys."""
+    genuine = provider.token("RS256")
+    _, claims, _ = attacks.split(genuine)
+    claims = {**claims, "sub": "mallory"}
+    rsa_jwk = next(k for k in jwks_of(provider)["keys"] if k["kid"] == provider.kids["RS256"])
+    rsa_public = jwk.JWK(**rsa_jwk).export_to_pem()
+    attacker = ed25519_key("attacker")
+    return {
+        "alg none": attacks.forge_alg_none(claims, kid=provider.kids["RS256"], typ="at+jwt"),
+        "HS256 keyed with the published RSA key": attacks.forge_hs_with_key(
+            claims, rsa_public, kid=provider.kids["RS256"], typ="at+jwt"),
+        "attacker key under the provider's kid": jwt.encode(
+            claims, attacker.signing_key, "EdDSA", headers={"kid": provider.kids["EdDSA"], "typ": "at+jwt"}),
+        "embedded jwk": attacks.forge_embedded_jwk(claims, attacker),
+        "signature stripped": attacks.strip_signature(genuine),
+    }
+
+
+def test_forgeries_aimed_at_the_real_issuer_are_401(provider: OidcProvider, gateway: tuple[Service, Gateway],
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    reasons = {}
+    for name, forged in forgeries(provider).items():
+        r = call(gateway, "/rs256/orders/1", forged)
+        assert r.status_code == 401, (name, r.status_code, r.text)
+        reasons[name] = r.json()["reason"]
+        assert forged not in caplog.text  # refused tokens are not logged
+    assert "denied GET /rs256/orders/1: reason=alg_not_allowed" in caplog.text  # logged: the reason, not the token
+    record("forgeries against the provider's issuer at the gateway", **reasons)
 
 
 def test_the_gateway_keeps_each_resource_to_its_own_route(provider: OidcProvider,
