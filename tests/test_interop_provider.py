@@ -22,7 +22,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-from interop_peers import OidcProvider, tamper
+from interop_peers import JosePeer, OidcProvider, tamper
 from jwcrypto import jwk
 
 from jwtlab import attacks
@@ -52,6 +52,15 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]
         yield op
     finally:
         op.close()
+
+
+@pytest.fixture(scope="module")
+def jose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosePeer]:
+    peer = JosePeer(tmp_path_factory.mktemp("jose") / "jose.log")
+    try:
+        yield peer
+    finally:
+        peer.close()
 
 
 def jwks_of(provider: OidcProvider) -> dict[str, Any]:
@@ -95,6 +104,19 @@ def test_verify_token_refuses_a_token_for_another_resource(provider: OidcProvide
         verify_token(token, jwks_of(provider), issuer=provider.issuer, audience=provider.resource("EdDSA"),
                      algorithms=["ES256", "EdDSA"], typ="at+jwt")
     assert refused.value.reason == "audience"
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_npm_jose_agrees_with_verify_token_on_the_providers_tokens(provider: OidcProvider, alg: str,
+                                                                   jose: JosePeer) -> None:
+    """A second opinion on the provider's tokens: npm jose with the same JWKS URL, the same rules."""
+    token = provider.token(alg)
+    ask = {"op": "verify_remote", "alg": alg, "jwks_url": provider.jwks_url, "issuer": provider.issuer,
+           "audience": provider.resource(alg), "typ": "at+jwt"}
+    answer = jose.call(**ask, token=token)
+    assert answer["ok"] and answer["claims"]["sub"] == OidcProvider.CLIENT[0], answer
+    answer = jose.call(**ask, token=tamper(token))
+    assert answer == {"ok": False, "code": "ERR_JWS_SIGNATURE_VERIFICATION_FAILED"}
 
 
 # -- jwtlab inspect --jwks URL --------------------------------------------------------------------------

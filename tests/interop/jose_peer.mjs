@@ -6,6 +6,9 @@
 //   {"op": "verify", "alg": "ES256", "jwk": {...public or oct JWK...}, "token": "...",
 //    "issuer": "...", "audience": "..."}
 //     -> {"ok": true, "claims": {...}, "header": {...}}  or  {"ok": false, "code": "ERR_..."}
+//   {"op": "verify_remote", "alg": "ES256", "jwks_url": "http://127.0.0.1:...", "token": "...",
+//    "issuer": "...", "audience": "...", "typ": "at+jwt"}   (keys from a JWKS URL, loopback only)
+//     -> as for verify
 //   {"op": "versions"} -> {"jose": "x.y.z", "node": "vX"}
 //
 // A rejection answers with jose's own error code, never with the token.
@@ -34,6 +37,21 @@ async function handle(request) {
           algorithms: [request.alg],
           issuer: request.issuer,
           audience: request.audience,
+        });
+        return { ok: true, claims: payload, header: protectedHeader };
+      } catch (error) {
+        return { ok: false, code: error.code ?? error.name };
+      }
+    }
+    case 'verify_remote': {
+      if (!request.jwks_url.startsWith('http://127.0.0.1:')) return { ok: false, code: 'NOT_LOOPBACK' };
+      try {
+        const keys = jose.createRemoteJWKSet(new URL(request.jwks_url), { timeoutDuration: 5000 });
+        const { payload, protectedHeader } = await jose.jwtVerify(request.token, keys, {
+          algorithms: [request.alg],
+          issuer: request.issuer,
+          audience: request.audience,
+          typ: request.typ,
         });
         return { ok: true, claims: payload, header: protectedHeader };
       } catch (error) {
