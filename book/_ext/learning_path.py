@@ -162,7 +162,7 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-_MAP_W, _BOX_X, _BOX_W, _BOX_H, _GAP_Y, _TOP = 330, 8, 262, 46, 12, 12
+_MAP_W, _BOX_X, _BOX_W, _BOX_H, _GAP_Y, _TOP = 330, 8, 262, 50, 12, 12
 _LEVEL_COLOURS = {"beginner": "#e3f2e1", "intermediate": "#fff1d6", "advanced": "#fbe0e0"}
 
 
