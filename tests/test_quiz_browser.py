@@ -99,6 +99,11 @@ def test_quiz_gives_feedback_and_explains_a_wrong_choice(browser: Any, site: Sta
         page.reload()
         page.wait_for_selector(".course-quiz[data-state=ready]")
         assert "passed this quiz before" in page.inner_text(".course-quiz-status")
+        # The home page's card for Part I shows the pass; the other parts' quizzes are not passed yet.
+        page.goto(site.origin + "/book/intro.html")
+        page.wait_for_load_state("load")
+        assert page.inner_text(".course-quiz-badge[data-quiz-id=part-1-basics]") == "passed ✓"
+        assert page.inner_text(".course-quiz-badge[data-quiz-id=part-2-algorithms]") == "4 questions"
         assert [url for url in requests if not url.startswith(site.origin + "/")] == [], "nothing leaves the machine"
         assert errors == []
         width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")

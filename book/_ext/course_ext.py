@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import learning_path
+import quiz
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
@@ -65,6 +66,7 @@ class CoursePartsDirective(SphinxDirective):
                 f"**{learning_path.duration(part.minutes)}** · {part.levels} · {len(part.pages)} pages",
                 "",
                 f"**You will** {builds[part.caption]}",
+                *self._quiz_line(part),
                 ":::",
                 "",
             ]
@@ -72,6 +74,18 @@ class CoursePartsDirective(SphinxDirective):
         container = nodes.container()
         self.state.nested_parse(StringList(text, source=self.env.docname), self.content_offset, container)
         return list(container.children)
+
+
+    def _quiz_line(self, part: learning_path.Part) -> list[str]:
+        """'Quiz: 4 questions' for a part whose first page has a quiz; quiz.js marks it passed in this browser."""
+        source = learning_path.source_of(part.start)
+        quiz_file = source.parent / "quiz.yml"
+        if source.suffix != ".md" or "{quiz} quiz.yml" not in source.read_text(encoding="utf-8"):
+            return []
+        self.env.note_dependency(str(quiz_file))
+        data = quiz.load_quiz(quiz_file)
+        return ["", f'Quiz: <span class="course-quiz-badge" data-quiz-id="{data["id"]}">'
+                f'{len(data["questions"])} questions</span>']
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

@@ -117,8 +117,9 @@ class QuizDirective(SphinxDirective):
 
 
 def _add_assets(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
-    """Load the quiz script and style only on pages that have a quiz."""
-    if doctree is not None and any(True for _ in doctree.findall(quiz_node)):
+    """Load the quiz script and style only on pages with a quiz or a quiz badge (the home page's cards)."""
+    badges = doctree is not None and any("course-quiz-badge" in n.astext() for n in doctree.findall(nodes.raw))
+    if doctree is not None and (badges or any(True for _ in doctree.findall(quiz_node))):
         app.add_css_file("quiz/quiz.css")
         app.add_js_file("quiz/quiz.js", defer="defer")
 

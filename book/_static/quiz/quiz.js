@@ -99,8 +99,19 @@
     root.dataset.state = "ready";
   }
 
+  /* The home page's cards: mark the quizzes this browser has passed. */
+  function badges() {
+    document.querySelectorAll(".course-quiz-badge[data-quiz-id]").forEach(function (badge) {
+      if (recall(badge.dataset.quizId) === "passed") {
+        badge.dataset.passed = "true";
+        badge.textContent = "passed ✓";
+      }
+    });
+  }
+
   function init() {
     document.querySelectorAll(".course-quiz[data-state=loading]").forEach(build);
+    badges();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
