@@ -78,6 +78,7 @@ def test_learning_path_map_links_every_page_and_draws_every_prerequisite() -> No
     for part in parts:  # prerequisites in earlier parts are named in the part's header
         needed = {part_of[q] for page in part.pages for q in page.prerequisites if part_of.get(q, part.caption) != part.caption}
         assert set(part.after) == needed
-        assert all(caption in svg for caption in part.after)
+        shown = re.sub(r"</text><text[^>]*>", " ", svg)  # the header's wrapped lines read as one
+        assert all(caption in shown for caption in part.after), part.caption
     assert svg.count("<svg ") == len(parts), "one picture per part, so the map wraps to the page's width"
     assert "http" not in svg.replace("http://www.w3.org/2000/svg", ""), "the map must not load anything"
