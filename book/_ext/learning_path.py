@@ -148,7 +148,7 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
         if page.part != part:
             part = page.part
             minutes = sum(p.minutes for p in found if p.part == part)
-            out += [f"## {part} ({minutes} min)", ""]
+            out += [f"## {part} ({duration(minutes)})", ""]
         lab = "Lab: " if page.docname.startswith("book/labs/") and not page.title.startswith("Lab") else ""
         prereqs = ", ".join(_link(p) for p in page.prerequisites) or "none"
         out += [
