@@ -71,6 +71,14 @@ def test_learning_path_map_links_every_page_and_draws_every_prerequisite() -> No
     svg = learning_path.map_svg(found)
     for page in found:
         assert f'href="../{page.docname}.html"' in svg
-    arrows = sum(1 for page in found for prereq in page.prerequisites if prereq in {p.docname for p in found})
-    assert svg.count('marker-end="url(#lp-arrow)"') == arrows
+    parts = learning_path.parts(found)
+    part_of = {page.docname: part.caption for part in parts for page in part.pages}
+    inside = sum(1 for page in found for prereq in page.prerequisites if part_of.get(prereq) == page.part)
+    assert len(re.findall(r'marker-end="url\(#lp-arrow-\d+\)"', svg)) == inside, "an arrow per prerequisite in a part"
+    for part in parts:  # prerequisites in earlier parts are named in the part's header
+        needed = {part_of[q] for page in part.pages for q in page.prerequisites if part_of.get(q, part.caption) != part.caption}
+        assert set(part.after) == needed
+        shown = re.sub(r"</text><text[^>]*>", " ", svg)  # the header's wrapped lines read as one
+        assert all(caption in shown for caption in part.after), part.caption
+    assert svg.count("<svg ") == len(parts), "one picture per part, so the map wraps to the page's width"
     assert "http" not in svg.replace("http://www.w3.org/2000/svg", ""), "the map must not load anything"

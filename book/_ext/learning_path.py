@@ -131,12 +131,12 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
         "",
         "<!-- Generated from each page's front matter by book/_ext/learning_path.py; do not edit. -->",
         "",
-        f"The whole course takes about **{total // 60} h {total % 60:02d} min**. Each page lists how long it takes,",
+        f"The whole course takes about **{duration(total)}**. Each page lists how long it takes,",
         "its level and what to read first; labs are marked *Lab*. Follow the parts in order, or jump to what you",
         "need and read its prerequisites first.",
         "",
-        "The map shows every page by part (columns) with an arrow from each prerequisite to the page that needs",
-        "it; click a box to open the page.",
+        "The map shows every part with its pages in reading order, an arrow from each prerequisite to the page that",
+        "needs it, and the earlier parts it builds on; click a box to open the page.",
         "",
         "```{raw} html",
         map_svg(found),
@@ -148,7 +148,7 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
         if page.part != part:
             part = page.part
             minutes = sum(p.minutes for p in found if p.part == part)
-            out += [f"## {part} ({minutes} min)", ""]
+            out += [f"## {part} ({duration(minutes)})", ""]
         lab = "Lab: " if page.docname.startswith("book/labs/") and not page.title.startswith("Lab") else ""
         prereqs = ", ".join(_link(p) for p in page.prerequisites) or "none"
         out += [
@@ -162,7 +162,7 @@ def render(toc_path: Path = TOC, root: Path = ROOT) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-_BOX_W, _BOX_H, _GAP_X, _GAP_Y, _MARGIN = 168, 50, 44, 14, 12
+_MAP_W, _BOX_X, _BOX_W, _BOX_H, _GAP_Y, _TOP = 330, 8, 262, 50, 12, 12
 _LEVEL_COLOURS = {"beginner": "#e3f2e1", "intermediate": "#fff1d6", "advanced": "#fbe0e0"}
 
 
@@ -185,70 +185,117 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def map_svg(found: list[Page]) -> str:
-    """The learning path as a picture: a column per part, a box per page, an arrow per prerequisite.
+@dataclass
+class Part:
+    """One part of the book as the home page and the map show it: time, level range, where it starts."""
 
-    Plain SVG written here (no Graphviz, no script), so the page displays offline and the picture can never
-    disagree with the front matter it is drawn from.
+    caption: str
+    pages: list[Page]
+    after: list[str]  # captions of earlier parts whose pages this part's pages need
+
+    @property
+    def minutes(self) -> int:
+        return sum(p.minutes for p in self.pages)
+
+    @property
+    def levels(self) -> str:
+        used = [level for level in LEVELS if any(p.level == level for p in self.pages)]
+        return used[0] if len(used) == 1 else f"{used[0]} to {used[-1]}" if used else ""
+
+    @property
+    def start(self) -> str:
+        return self.pages[0].docname
+
+
+def parts(found: list[Page]) -> list[Part]:
+    """The pages grouped by part, in reading order, each with the parts it builds on."""
+    captions: list[str] = []
+    for page in found:
+        if page.part not in captions:
+            captions.append(page.part)
+    part_of = {p.docname: p.part for p in found}
+    result = []
+    for caption in captions:
+        members = [p for p in found if p.part == caption]
+        needed = {part_of[q] for p in members for q in p.prerequisites if part_of.get(q, caption) != caption}
+        result.append(Part(caption, members, [c for c in captions if c in needed]))
+    return result
+
+
+def duration(minutes: int) -> str:
+    """'85 min', '1 h 40 min', '16 h': how long something takes, in words a reader scans."""
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h {rest:02d} min" if rest else f"{hours} h"
+
+
+def _part_svg(part: Part, index: int) -> str:
+    """One part as a column of boxes, an arrow for each prerequisite inside the part.
+
+    Prerequisites in earlier parts are named in the header ("after: ..."), not drawn: arrows across parts
+    need the parts side by side, which is what made the map wider than a page.
     """
-    parts: list[str] = []
-    for page in found:
-        if page.part not in parts:
-            parts.append(page.part)
-    position: dict[str, tuple[float, float]] = {}
-    rows: dict[str, int] = {}
-    for page in found:
-        column = parts.index(page.part)
-        row = rows.get(page.part, 0)
-        rows[page.part] = row + 1
-        position[page.docname] = (
-            _MARGIN + column * (_BOX_W + _GAP_X),
-            _MARGIN + 34 + row * (_BOX_H + _GAP_Y),
-        )
-    width = _MARGIN * 2 + len(parts) * _BOX_W + (len(parts) - 1) * _GAP_X
-    height = _MARGIN * 2 + 34 + max(rows.values()) * (_BOX_H + _GAP_Y)
+    after = _wrap("after: " + ", ".join(part.after), 52, 3) if part.after else []
+    header = 18 + 13 * len(after) + 8
+    position = {p.docname: (_BOX_X, _TOP + header + i * (_BOX_H + _GAP_Y)) for i, p in enumerate(part.pages)}
+    height = _TOP + header + len(part.pages) * (_BOX_H + _GAP_Y)
+    marker = f"lp-arrow-{index}"
     svg = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        'role="img" aria-label="Map of the learning path: pages by part, arrows from prerequisites" '
-        'font-family="sans-serif" font-size="11">',
-        '<defs><marker id="lp-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_MAP_W} {height}" width="{_MAP_W}" height="{height}" '
+        f'style="max-width: 100%; height: auto" role="img" aria-label="{_escape(part.caption)}: pages in reading order, '
+        'arrows from prerequisites" font-family="sans-serif" font-size="11">',
+        f'<defs><marker id="{marker}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#777"/></marker></defs>',
+        f'<text x="{_BOX_X}" y="{_TOP + 10}" font-weight="bold" font-size="12">{_escape(part.caption)} · '
+        f"{duration(part.minutes)}</text>",
     ]
-    for index, part in enumerate(parts):
-        x = _MARGIN + index * (_BOX_W + _GAP_X)
-        svg.append(f'<text x="{x}" y="{_MARGIN + 14}" font-weight="bold" font-size="12">{_escape(part)}</text>')
-    for page in found:
+    for i, line in enumerate(after):
+        svg.append(f'<text x="{_BOX_X}" y="{_TOP + 28 + i * 13}" fill="#555">{_escape(line)}</text>')
+    for page in part.pages:
         tx, ty = position[page.docname]
         for prereq in page.prerequisites:
             if prereq not in position:
                 continue
             sx, sy = position[prereq]
-            if sx == tx:  # same column: a curve along the right-hand side
-                x1, y1, x2, y2 = sx + _BOX_W, sy + _BOX_H / 2, tx + _BOX_W, ty + _BOX_H / 2
-                bulge = x1 + 14 + abs(ty - sy) / 12
-                path = f"M{x1},{y1} C{bulge},{y1} {bulge},{y2} {x2 + 2},{y2}"
-            else:
-                x1, y1, x2, y2 = sx + _BOX_W, sy + _BOX_H / 2, tx - 2, ty + _BOX_H / 2
-                mid = (x1 + x2) / 2
-                path = f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}"
-            svg.append(f'<path d="{path}" fill="none" stroke="#999" stroke-width="1" marker-end="url(#lp-arrow)"/>')
-    for page in found:
+            x1, y1, y2 = sx + _BOX_W, sy + _BOX_H / 2, ty + _BOX_H / 2
+            bulge = min(_MAP_W - 4, x1 + 12 + abs(ty - sy) / 8)
+            path = f"M{x1},{y1} C{bulge},{y1} {bulge},{y2} {x1 + 2},{y2}"
+            svg.append(f'<path d="{path}" fill="none" stroke="#999" stroke-width="1" marker-end="url(#{marker})"/>')
+    for page in part.pages:
         x, y = position[page.docname]
         fill = _LEVEL_COLOURS.get(page.level, "#eeeeee")
         lab = page.docname.startswith("book/labs/")
         title = ("Lab: " if lab and not page.title.startswith("Lab") else "") + page.title.replace("`", "")
-        lines = _wrap(title)
-        svg.append(f'<a href="../{page.docname}.html" style="text-decoration: none"><title>{_escape(title)} ({page.minutes} min, {page.level})</title>')
+        svg.append(f'<a href="../{page.docname}.html" style="text-decoration: none"><title>{_escape(title)} '
+                   f"({page.minutes} min, {page.level})</title>")
         svg.append(
             f'<rect x="{x}" y="{y}" width="{_BOX_W}" height="{_BOX_H}" rx="6" fill="{fill}" '
             f'stroke="{"#6a4c93" if lab else "#8a8a8a"}" stroke-width="{2 if lab else 1}"/>'
         )
+        lines = _wrap(title, 44, 2)
         for i, line in enumerate(lines):
-            svg.append(f'<text x="{x + 8}" y="{y + 16 + i * 13}" fill="#222">{_escape(line)}</text>')
-        svg.append(f'<text x="{x + 8}" y="{y + _BOX_H - 7}" fill="#555" font-size="10">{page.minutes} min · {page.level}</text>')
+            svg.append(f'<text x="{x + 8}" y="{y + 15 + i * 13}" fill="#222">{_escape(line)}</text>')
+        svg.append(f'<text x="{x + 8}" y="{y + _BOX_H - 6}" fill="#555" font-size="10">{page.minutes} min · '
+                   f"{page.level}</text>")
         svg.append("</a>")
     svg.append("</svg>")
-    return '<div class="learning-path-map" style="overflow-x: auto">' + "".join(svg) + "</div>"
+    return "".join(svg)
+
+
+def map_svg(found: list[Page]) -> str:
+    """The learning path as pictures: one narrow SVG per part, a box per page, an arrow per prerequisite within it.
+
+    Plain SVG written here (no Graphviz, no script), so the page displays offline and the pictures can never
+    disagree with the front matter they are drawn from. Each part is at most 330 px wide and the parts wrap,
+    so the map fits a phone (one column) and a desktop page (two columns) without scrolling sideways.
+    """
+    figures = [
+        f'<div class="learning-path-part" style="flex: 0 1 {_MAP_W}px; min-width: 0">{_part_svg(part, i)}</div>'
+        for i, part in enumerate(parts(found))
+    ]
+    return ('<div class="learning-path-map" style="display: flex; flex-wrap: wrap; gap: 12px 16px; '
+            'max-width: 100%">' + "".join(figures) + "</div>")
 
 
 def write(toc_path: Path = TOC, root: Path = ROOT, output: Path = OUTPUT) -> bool:
