@@ -498,7 +498,10 @@ def _labels(source: str, keys: Any) -> list[str]:
     except (ValueError, TypeError, KeyError) as exc:
         raise InspectUsageError(f"{source}: unusable key: {str(exc)[:120]}") from None
     return [f"{source}: {e.family}" + (f" kid={e.kid}" if e.kid else "") + (f" alg={e.alg}" if e.alg else "")
-            for e in key_set.entries]
+            for e in key_set.entries] + [
+        f"{source}: skipped" + (f" kid={kid}" if kid else "") + f": {reason} (RFC 7517 §5: ignored, never used)"
+        for kid, reason in key_set.skipped
+    ]
 
 
 def load_jwks(data: bytes, source: str) -> tuple[Any, list[str]]:

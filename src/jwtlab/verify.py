@@ -44,7 +44,10 @@ DEFAULT_MAX_SIZE = 8192
 DEFAULT_REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
-_ALGORITHMS = get_default_algorithms()
+_ALGORITHMS = dict(get_default_algorithms())
+# PyJWT has no "Ed25519" name (RFC 9864); its EdDSA implementation is that very signature for Ed25519 keys,
+# and `_binds` below keeps Ed448 keys away from it.
+_ALGORITHMS["Ed25519"] = _ALGORITHMS["EdDSA"]
 
 #: Which key family each algorithm needs: one key, one algorithm family (RFC 8725 §3.1).
 _FAMILY = {
@@ -53,6 +56,8 @@ _FAMILY = {
     "PS256": "RSA", "PS384": "RSA", "PS512": "RSA",
     "ES256": "EC:P-256", "ES384": "EC:P-384", "ES512": "EC:P-521",
     "EdDSA": "OKP",
+    # RFC 9864: the fully specified name of EdDSA with Ed25519 (same signature; Ed25519 keys only).
+    "Ed25519": "OKP",
 }
 #: RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.
 _MIN_HMAC_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
@@ -144,6 +149,41 @@ def _public(key: Any) -> Any:
     return key
 
 
+def jwk_unusable_reason(jwk: Any) -> str | None:
+    """Why a member of a JWK Set cannot verify signatures here, or None when it may (RFC 7517 §4.2-4.4, §5).
+
+    RFC 7517 §5: members a verifier does not understand are ignored, so that an identity provider that
+    also publishes an encryption key, a post-quantum key or a key type newer than this code does not make
+    every token fail. The same rule serves `KeySet` and the JWKS client (`jwtlab.jwks`).
+    """
+    if not isinstance(jwk, dict):
+        return "not a JSON object"
+    if jwk.get("use", "sig") != "sig":
+        return f"use {str(jwk.get('use'))[:20]!r} (not for signatures)"
+    ops = jwk.get("key_ops")
+    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+        return "key_ops without 'verify'"
+    kty = jwk.get("kty")
+    if kty not in ("RSA", "EC", "OKP", "oct"):
+        return f"kty {str(kty)[:20]!r} is not supported"
+    alg = jwk.get("alg")
+    if alg is not None and (not isinstance(alg, str) or alg not in _FAMILY):
+        return f"alg {str(alg)[:24]!r} is not a supported signature algorithm"
+    if alg == "Ed25519" and jwk.get("crv") != "Ed25519":
+        return f"alg 'Ed25519' on a {str(jwk.get('crv'))[:12]!r} key"
+    return None
+
+
+def _binds(entry: _Entry, alg: str) -> bool:
+    """May `entry` verify a token that says `alg`? Its own `alg`, if any, must name the same signature."""
+    if alg == "Ed25519" and not isinstance(entry.key, ed25519.Ed25519PublicKey):
+        return False
+    if entry.alg is None or entry.alg == alg:
+        return True
+    # RFC 9864: "EdDSA" with an Ed25519 key and "Ed25519" are one and the same signature.
+    return {entry.alg, alg} == {"EdDSA", "Ed25519"} and isinstance(entry.key, ed25519.Ed25519PublicKey)
+
+
 @lru_cache(maxsize=256)
 def _entry_from_jwk_json(jwk_json: str) -> _Entry:
     """Parse one JWK once: building key objects per request is a measured 1.3-57x trap."""
@@ -152,12 +192,15 @@ def _entry_from_jwk_json(jwk_json: str) -> _Entry:
     alg = jwk_dict.get("alg")
     if alg is not None and alg not in _FAMILY:
         raise ValueError(f"JWK alg {alg!r} is not supported")
+    if alg == "Ed25519" and jwk_dict.get("crv") != "Ed25519":
+        raise ValueError("JWK alg 'Ed25519' needs an Ed25519 key")
     if kty == "oct":
         key: Any = b64.decode(jwk_dict["k"])
     elif kty in ("RSA", "EC", "OKP"):
         if "d" in jwk_dict:
             raise ValueError("a verifier's key set must not contain private keys (JWK member 'd')")
-        parsed = jwt.PyJWK(jwk_dict)
+        # PyJWK picks its parser by `alg` and knows no "Ed25519" (RFC 9864): parse as the EdDSA it is.
+        parsed = jwt.PyJWK({**jwk_dict, "alg": "EdDSA"} if alg == "Ed25519" else jwk_dict)
         key = _public(parsed.key)
     else:
         raise ValueError(f"JWK kty {kty!r} is not supported")
@@ -172,11 +215,19 @@ class KeySet:
 
     Built from a JWKS dict, a single JWK dict, a cryptography key object, an HMAC secret (bytes), a
     PEM public key (str), a course demo key, or a list of any of these.
+
+    Members of a JWK Set that cannot verify (an encryption key, an unknown `kty` or `alg`, `key_ops`
+    without `verify`, a key that does not parse) are skipped and listed in `skipped`, as RFC 7517 §5 asks;
+    they never verify anything. A set with no usable member is refused, and so is a private key.
     """
 
     def __init__(self, keys: Any) -> None:
+        self.skipped: list[tuple[str | None, str]] = []
         self.entries: tuple[_Entry, ...] = tuple(self._entries(keys))
         if not self.entries:
+            if self.skipped:
+                why = "; ".join(f"{kid or '(no kid)'}: {reason}" for kid, reason in self.skipped[:5])
+                raise ValueError(f"the key set holds no usable verification key (skipped {why})")
             raise ValueError("the key set is empty: a verifier with no keys can verify nothing")
         self._by_kid: dict[str, list[_Entry]] = {}
         for entry in self.entries:
@@ -212,7 +263,18 @@ class KeySet:
                 if not isinstance(keys["keys"], list):
                     raise ValueError("a JWKS needs a 'keys' list")
                 for jwk_dict in keys["keys"]:
-                    yield _entry_from_jwk_json(json.dumps(jwk_dict, sort_keys=True))
+                    kid = jwk_dict.get("kid") if isinstance(jwk_dict, dict) else None
+                    kid = kid if isinstance(kid, str) else None
+                    reason = jwk_unusable_reason(jwk_dict)
+                    if reason is None and "d" in jwk_dict:
+                        raise ValueError("a verifier's key set must not contain private keys (JWK member 'd')")
+                    if reason is None:
+                        try:
+                            yield _entry_from_jwk_json(json.dumps(jwk_dict, sort_keys=True))
+                            continue
+                        except (ValueError, TypeError, KeyError, jwt.PyJWTError) as exc:
+                            reason = f"does not parse ({str(exc)[:60]})"
+                    self.skipped.append((kid, reason))
             else:
                 yield _entry_from_jwk_json(json.dumps(keys, sort_keys=True))
         elif isinstance(keys, list | tuple):
@@ -480,7 +542,7 @@ def _verify_signature(
         if not candidates:
             raise TokenRejected("kid_unknown", f"No trusted key has kid {kid[:64]!r}.", header=header)
         family = _FAMILY[alg]
-        usable = [e for e in candidates if e.family == family and e.alg in (None, alg)]
+        usable = [e for e in candidates if e.family == family and _binds(e, alg)]
         if not usable:
             bound = ", ".join(sorted({e.alg or e.family for e in candidates}))
             raise TokenRejected(
