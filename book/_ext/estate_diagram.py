@@ -1,0 +1,60 @@
+"""Build-time picture of the whole estate for the Part IV chapter page.
+
+Why generate it: the picture is drawn by `jwtlab.diagrams` from the same names the toolkit uses, so it
+cannot drift from the code the way a hand-drawn binary would, needs nothing fetched (the build runs
+offline), and nothing binary is committed. It is drawn on `builder-inited`, before any page is read,
+into `_build/diagrams/` under the source directory (ignored by git, like every build output), where
+the page's `figure` directive finds it and Sphinx copies it into the HTML output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sphinx.application import Sphinx
+
+#: Where the picture lands, relative to the source directory (the repository root).
+OUTPUT = Path("_build") / "diagrams" / "estate.png"
+
+
+def draw_estate(path: Path) -> None:
+    """Draw every service of Part IV and the token that crosses each arrow, as a PNG at `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display during a build
+    import matplotlib.pyplot as plt
+
+    from jwtlab.diagrams import Arrow, Box, architecture
+
+    boxes = [
+        Box("client", "client", 0, 1, kind="client", note="user or service"),
+        Box("idp", "identity provider", 1.4, 0, kind="idp", note="jwtlab.idp, rotating keys"),
+        Box("gw", "gateway", 1.4, 1, kind="edge", note="jwtlab.gateway"),
+        Box("jwks", "JWKS cache", 2.8, 0, kind="store", note="jwtlab.jwks"),
+        Box("svc", "orders, payments", 2.8, 1, note="jwtlab.upstream"),
+        Box("sts", "token exchange", 1.4, 2, kind="idp", note="jwtlab.exchange (STS)"),
+        Box("chain", "service chain", 2.8, 2, note="mTLS, bound tokens"),
+    ]
+    arrows = [
+        Arrow("client", "idp", "grant → access token"),
+        Arrow("client", "gw", "Bearer access token"),
+        Arrow("gw", "jwks", "kid lookup", style="keys"),
+        Arrow("jwks", "idp", "/.well-known/jwks.json", style="keys"),
+        Arrow("gw", "svc", "internal token, aud = service", style="internal"),
+        Arrow("svc", "sts", "exchange over mTLS", style="internal"),
+        Arrow("sts", "chain", "cnf-bound token", style="internal"),
+    ]
+    figure = architecture(boxes, arrows, title="The whole estate: who calls whom, with which token")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+
+
+def _builder_inited(app: Sphinx) -> None:
+    draw_estate(Path(app.srcdir) / OUTPUT)
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("builder-inited", _builder_inited)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
