@@ -497,8 +497,10 @@ def _labels(source: str, keys: Any) -> list[str]:
         key_set = KeySet(keys)
     except (ValueError, TypeError, KeyError) as exc:
         raise InspectUsageError(f"{source}: unusable key: {str(exc)[:120]}") from None
-    return [f"{source}: {e.family}" + (f" kid={e.kid}" if e.kid else "") + (f" alg={e.alg}" if e.alg else "")
-            for e in key_set.entries]
+    labels = [f"{source}: {e.family}" + (f" kid={e.kid}" if e.kid else "") + (f" alg={e.alg}" if e.alg else "")
+              for e in key_set.entries]
+    labels += [f"{source}: skipped" + (f" kid={kid}" if kid else "") + f" ({why})" for kid, why in key_set.skipped]
+    return labels
 
 
 def load_jwks(data: bytes, source: str) -> tuple[Any, list[str]]:

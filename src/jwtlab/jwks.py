@@ -39,7 +39,7 @@ from typing import Any
 
 import aiohttp
 
-from .verify import _FAMILY, KeySet, TokenRejected, parse_json_object, verify_token
+from .verify import _FAMILY, KeySet, TokenRejected, jwk_skip_reason, parse_json_object, verify_token
 
 __all__ = ["JwksClient", "JwksUnavailable", "JwksCounters", "parse_max_age"]
 
@@ -334,11 +334,8 @@ class JwksClient:
         usable: list[dict[str, Any]] = []
         families = {_FAMILY[a] for a in algorithms or () if a in _FAMILY}
         for jwk in jwks[:100]:
-            if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig" or "d" in jwk or jwk.get("kty") == "oct":
-                continue  # encryption keys, private keys and shared secrets never verify here
-            ops = jwk.get("key_ops")
-            if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
-                continue  # RFC 7517 §4.3: this key may not be used to verify
+            if jwk_skip_reason(jwk) is not None or "d" in jwk or jwk.get("kty") == "oct":
+                continue  # encryption/restricted/unknown keys, private keys and shared secrets never verify here
             try:
                 entries = KeySet(jwk).entries  # parsed once and cached by jwtlab.verify; the set below reuses it
             except Exception:  # noqa: BLE001 - one bad key must not hide the good ones

@@ -144,6 +144,30 @@ def _public(key: Any) -> Any:
     return key
 
 
+def jwk_skip_reason(jwk: Any) -> str | None:
+    """Why a member of a key set cannot verify a signature here, or None if it may.
+
+    One place for the rule, shared by `KeySet` and `jwtlab.jwks`: real sets mix in keys for encryption
+    (`use: enc`, `RSA-OAEP`), keys restricted by `key_ops`, newer algorithm names (`Ed25519`, RFC 9864)
+    and key types (post-quantum `AKP`) that PyJWT cannot use. Skipping them keeps the usable keys usable;
+    a skipped key never verifies anything.
+    """
+    if not isinstance(jwk, dict):
+        return "not a JSON object"
+    if jwk.get("use", "sig") != "sig":
+        return f"use {jwk.get('use')!r} is not for signatures"
+    ops = jwk.get("key_ops")
+    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+        return "key_ops does not allow verify"
+    kty = jwk.get("kty")
+    if kty not in ("oct", "RSA", "EC", "OKP"):
+        return f"kty {kty!r} is not supported"
+    alg = jwk.get("alg")
+    if alg is not None and alg not in _FAMILY:
+        return f"alg {alg!r} is not a supported signature algorithm"
+    return None
+
+
 @lru_cache(maxsize=256)
 def _entry_from_jwk_json(jwk_json: str) -> _Entry:
     """Parse one JWK once: building key objects per request is a measured 1.3-57x trap."""
@@ -175,8 +199,13 @@ class KeySet:
     """
 
     def __init__(self, keys: Any) -> None:
+        #: Members of a JWKS left out, as (kid, reason): see `jwk_skip_reason`.
+        self.skipped: list[tuple[str | None, str]] = []
         self.entries: tuple[_Entry, ...] = tuple(self._entries(keys))
         if not self.entries:
+            if self.skipped:
+                reasons = "; ".join(f"{kid or '(no kid)'}: {why}" for kid, why in self.skipped)
+                raise ValueError(f"the key set has no usable signing key ({reasons})")
             raise ValueError("the key set is empty: a verifier with no keys can verify nothing")
         self._by_kid: dict[str, list[_Entry]] = {}
         for entry in self.entries:
@@ -212,6 +241,10 @@ class KeySet:
                 if not isinstance(keys["keys"], list):
                     raise ValueError("a JWKS needs a 'keys' list")
                 for jwk_dict in keys["keys"]:
+                    why = jwk_skip_reason(jwk_dict)
+                    if why is not None:
+                        self.skipped.append((jwk_dict.get("kid") if isinstance(jwk_dict, dict) else None, why))
+                        continue
                     yield _entry_from_jwk_json(json.dumps(jwk_dict, sort_keys=True))
             else:
                 yield _entry_from_jwk_json(json.dumps(keys, sort_keys=True))
