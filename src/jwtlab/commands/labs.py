@@ -21,6 +21,10 @@ from jwtlab.labs.runner import CheckRun, run_checks
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("init", help="write a workspace with the labs into DIR (outside a course checkout)")
+    p.add_argument("dir", nargs="?", default="jwtlab-labs", help="folder to create or fill (default: jwtlab-labs)")
+    p.set_defaults(func=cmd_init)
+
     p = sub.add_parser("labs", help="list the labs with your progress")
     p.set_defaults(func=cmd_labs)
 
@@ -52,6 +56,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("solution", help="show a lab's reference solution (once you have passed it)")
     p.add_argument("lab")
     p.set_defaults(func=cmd_solution)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Copy the labs shipped with the package (or this checkout's) into DIR/labs, the way rustlings init does."""
+    target = Path(args.dir).resolve() / "labs"
+    if (target / "labs.toml").exists():
+        print(f"{target} already holds the labs; nothing to do. cd {args.dir} && jwtlab labs")
+        return 0
+    source = manifest_mod.packaged_labs()
+    if source is None:
+        print("this installation ships no labs (build the package from the course sources)", file=sys.stderr)
+        return 1
+    import shutil
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("work", "__pycache__", ".pytest_cache", "*.pyc"))
+    print(f"wrote the labs into {target}\nnext: cd {args.dir} && jwtlab labs && jwtlab start 1")
+    return 0
 
 
 def _context(name: str | None = None) -> tuple[Manifest, Lab | None, Progress]:
