@@ -141,9 +141,14 @@ def cmd_start(args: argparse.Namespace) -> int:
 def report(run: CheckRun, out: list[str]) -> None:
     lab = run.lab
     out.append(f"Lab {lab.number} — {lab.title}")
+    detailed = False  # like rustlings: the first failing task in full, the later ones only as "not yet"
     for result in run.tasks:
         task = lab.task(result.task)
+        if not result.passed and detailed:
+            out.append(f"  not yet  {task.id}: {task.title}")
+            continue
         mark = "PASS" if result.passed else "FAIL"
+        detailed = detailed or not result.passed
         out.append(f"  {mark}  {task.id}: {task.title}")
         seen: list[str] = []
         for failure in result.failures:
