@@ -53,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_reset)
 
-    p = sub.add_parser("solution", help="show a lab's reference solution (once you have passed it)")
+    p = sub.add_parser("solution", help="diff your passing code against the reference solution (once you have passed it)")
     p.add_argument("lab")
+    p.add_argument("--full", action="store_true", help="print the whole reference file instead of the diff")
     p.set_defaults(func=cmd_solution)
 
 
@@ -282,9 +283,25 @@ def cmd_solution(args: argparse.Namespace) -> int:
         print(f"The solution of lab {lab.number} unlocks once every task passes (`jwtlab check {lab.id}`). "
               f"Try `jwtlab hint {lab.id}` first.")
         return 1
+    import difflib
+
+    folder = work_dir(lab)
     for file in lab.files:
-        text = (lab.solution_dir / file).read_text(encoding="utf-8")
-        print(f"# ===== {file} (reference solution) =====")
-        sys.stdout.write(solution_text(text))
-        print()
+        text = solution_text((lab.solution_dir / file).read_text(encoding="utf-8"))
+        mine = folder / file
+        if args.full or not mine.is_file():
+            print(f"# ===== {file} (reference solution) =====")
+            sys.stdout.write(text)
+            print()
+            continue
+        # A diff shows what the reference does differently from the code that just passed, not 300 lines to reread.
+        diff = list(difflib.unified_diff(mine.read_text(encoding="utf-8").splitlines(keepends=True),
+                                         text.splitlines(keepends=True),
+                                         fromfile=f"yours/{file}", tofile=f"reference/{file}"))
+        if diff:
+            sys.stdout.writelines(diff)
+        else:
+            print(f"{file}: yours is the reference solution, line for line.")
+    if not args.full:
+        print(f"\n(`jwtlab solution {lab.id} --full` prints the whole reference file.)")
     return 0
