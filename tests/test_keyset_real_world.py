@@ -28,6 +28,11 @@ ENC_KEY = {**keys.rsa_key(1).public_jwk(), "kid": "enc-1", "use": "enc", "alg": 
 PQ_KEY = {"kty": "AKP", "alg": "ML-DSA-44", "kid": "pq-1", "pub": "AAAA", "use": "sig"}
 SIGN_ONLY = {**keys.rsa_key(2).public_jwk(), "kid": "sign-only", "key_ops": ["sign"]}
 FUTURE_KTY = {"kty": "XYZ", "kid": "future-1", "x": "AAAA"}
+#: An encryption key published without `use`, only its `alg` says so; a key that may only wrap keys.
+OAEP_NO_USE = {**keys.rsa_key(3).public_jwk(), "kid": "oaep-2", "alg": "RSA-OAEP-256"}
+OAEP_NO_USE.pop("use")
+WRAP_ONLY = {**keys.p256_key("wrap").public_jwk(), "kid": "wrap", "key_ops": ["wrapKey"]}
+WRAP_ONLY.pop("alg")
 
 
 def token(key: keys.DemoKey, alg: str | None = None, **claims) -> str:
@@ -46,8 +51,10 @@ def verify(tok: str, jwks: dict, algorithms=("RS256", "ES256", "EdDSA")) -> dict
 
 
 @pytest.mark.parametrize(
-    "extra", [ENC_KEY, PQ_KEY, SIGN_ONLY, FUTURE_KTY, {**ED.public_jwk(), "kid": "ed-new", "alg": "Ed25519"}],
-    ids=["enc-key", "pq-key", "key-ops-sign", "unknown-kty", "alg-Ed25519"],
+    "extra",
+    [ENC_KEY, PQ_KEY, SIGN_ONLY, FUTURE_KTY, OAEP_NO_USE, WRAP_ONLY,
+     {**ED.public_jwk(), "kid": "ed-new", "alg": "Ed25519"}],
+    ids=["enc-key", "pq-key", "key-ops-sign", "unknown-kty", "oaep-without-use", "wrap-only", "alg-Ed25519"],
 )
 def test_one_odd_member_does_not_break_the_right_key(extra: dict) -> None:
     jwks = {"keys": [extra, RSA.public_jwk()]}
@@ -55,10 +62,10 @@ def test_one_odd_member_does_not_break_the_right_key(extra: dict) -> None:
 
 
 def test_an_identity_providers_mixed_set_verifies_each_family() -> None:
-    jwks = {"keys": [ENC_KEY, RSA.public_jwk(), EC.public_jwk(), ED.public_jwk(), PQ_KEY]}
+    jwks = {"keys": [ENC_KEY, RSA.public_jwk(), EC.public_jwk(), ED.public_jwk(), PQ_KEY, OAEP_NO_USE, WRAP_ONLY]}
     for key in (RSA, EC, ED):
         assert verify(token(key), jwks)["sub"] == "alice"
-    assert [kid for kid, _ in KeySet(jwks).skipped] == ["enc-1", "pq-1"]
+    assert [kid for kid, _ in KeySet(jwks).skipped] == ["enc-1", "pq-1", "oaep-2", "wrap"]
 
 
 @pytest.mark.parametrize("member", [ENC_KEY, SIGN_ONLY], ids=["enc-key", "key-ops-sign"])

@@ -50,6 +50,8 @@ def test_fail_hint_pass_solution(learner: Path, root: Path, capsys: pytest.Captu
     assert code == 1
     assert "FAIL  bearer: Read the bearer token" in out
     assert "not written yet" in out and "Traceback" not in out
+    # only the first failing task is detailed; the others are listed as "not yet", without their failures
+    assert out.count("FAIL") == 1 and out.count("  not yet  ") == 7
     assert "0 of 8 tasks pass" in out
 
     code, out = run(capsys, "hint", LAB)
@@ -75,8 +77,15 @@ def test_fail_hint_pass_solution(learner: Path, root: Path, capsys: pytest.Captu
     code, out = run(capsys, "labs")
     assert "passed" in out and f"1 of {LAB_COUNT} passed" in out and "8/8 tasks" in out and "Next: jwtlab start forge-then-fix" in out
 
-    code, out = run(capsys, "solution", LAB)
+    code, out = run(capsys, "solution", LAB, "--full")
     assert code == 0 and "def bearer_token" in out and "BEGIN SOLUTION" not in out
+
+    # by default a diff against the learner's passing file: only what differs, not the whole file
+    work.write_text(work.read_text().replace("def bearer_token(", "# my own take\ndef bearer_token(", 1))
+    code, out = run(capsys, "solution", LAB)
+    assert code == 0 and "--- yours/protect.py" in out and "+++ reference/protect.py" in out
+    assert "-# my own take" in out and "--full" in out
+    assert out.count("\n") < len(solution(root).splitlines())
 
 
 def test_a_renamed_function_is_named_not_an_import_error(learner: Path, root: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,10 @@ from jwtlab.labs.runner import CheckRun, run_checks
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("init", help="write a workspace with the labs into DIR (outside a course checkout)")
+    p.add_argument("dir", nargs="?", default="jwtlab-labs", help="folder to create or fill (default: jwtlab-labs)")
+    p.set_defaults(func=cmd_init)
+
     p = sub.add_parser("labs", help="list the labs with your progress")
     p.set_defaults(func=cmd_labs)
 
@@ -49,9 +53,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_reset)
 
-    p = sub.add_parser("solution", help="show a lab's reference solution (once you have passed it)")
+    p = sub.add_parser("solution", help="diff your passing code against the reference solution (once you have passed it)")
     p.add_argument("lab")
+    p.add_argument("--full", action="store_true", help="print the whole reference file instead of the diff")
     p.set_defaults(func=cmd_solution)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Copy the labs shipped with the package (or this checkout's) into DIR/labs, the way rustlings init does."""
+    target = Path(args.dir).resolve() / "labs"
+    if (target / "labs.toml").exists():
+        print(f"{target} already holds the labs; nothing to do. cd {args.dir} && jwtlab labs")
+        return 0
+    source = manifest_mod.packaged_labs()
+    if source is None:
+        print("this installation ships no labs (build the package from the course sources)", file=sys.stderr)
+        return 1
+    import shutil
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("work", "__pycache__", ".pytest_cache", "*.pyc"))
+    print(f"wrote the labs into {target}\nnext: cd {args.dir} && jwtlab labs && jwtlab start 1")
+    return 0
 
 
 def _context(name: str | None = None) -> tuple[Manifest, Lab | None, Progress]:
@@ -120,9 +142,14 @@ def cmd_start(args: argparse.Namespace) -> int:
 def report(run: CheckRun, out: list[str]) -> None:
     lab = run.lab
     out.append(f"Lab {lab.number} — {lab.title}")
+    detailed = False  # like rustlings: the first failing task in full, the later ones only as "not yet"
     for result in run.tasks:
         task = lab.task(result.task)
+        if not result.passed and detailed:
+            out.append(f"  not yet  {task.id}: {task.title}")
+            continue
         mark = "PASS" if result.passed else "FAIL"
+        detailed = detailed or not result.passed
         out.append(f"  {mark}  {task.id}: {task.title}")
         seen: list[str] = []
         for failure in result.failures:
@@ -256,9 +283,25 @@ def cmd_solution(args: argparse.Namespace) -> int:
         print(f"The solution of lab {lab.number} unlocks once every task passes (`jwtlab check {lab.id}`). "
               f"Try `jwtlab hint {lab.id}` first.")
         return 1
+    import difflib
+
+    folder = work_dir(lab)
     for file in lab.files:
-        text = (lab.solution_dir / file).read_text(encoding="utf-8")
-        print(f"# ===== {file} (reference solution) =====")
-        sys.stdout.write(solution_text(text))
-        print()
+        text = solution_text((lab.solution_dir / file).read_text(encoding="utf-8"))
+        mine = folder / file
+        if args.full or not mine.is_file():
+            print(f"# ===== {file} (reference solution) =====")
+            sys.stdout.write(text)
+            print()
+            continue
+        # A diff shows what the reference does differently from the code that just passed, not 300 lines to reread.
+        diff = list(difflib.unified_diff(mine.read_text(encoding="utf-8").splitlines(keepends=True),
+                                         text.splitlines(keepends=True),
+                                         fromfile=f"yours/{file}", tofile=f"reference/{file}"))
+        if diff:
+            sys.stdout.writelines(diff)
+        else:
+            print(f"{file}: yours is the reference solution, line for line.")
+    if not args.full:
+        print(f"\n(`jwtlab solution {lab.id} --full` prints the whole reference file.)")
     return 0

@@ -78,6 +78,15 @@ class Manifest:
         raise KeyError(f"no lab {name!r}; the labs are {known}")
 
 
+def packaged_labs() -> Path | None:
+    """The labs folder this installation carries: `jwtlab/_labs` in a wheel, else the checkout's labs/."""
+    shipped = Path(__file__).resolve().parents[1] / "_labs"
+    if (shipped / "labs.toml").is_file():
+        return shipped
+    checkout = Path(__file__).resolve().parents[3] / "labs"
+    return checkout if (checkout / "labs.toml").is_file() else None
+
+
 def course_root(start: Path | None = None) -> Path:
     """The course checkout: $JWTLAB_COURSE_ROOT, else the nearest folder above `start` (default: cwd)
     holding `labs/labs.toml`, else the checkout this package is installed from."""
@@ -91,7 +100,9 @@ def course_root(start: Path | None = None) -> Path:
     installed = Path(__file__).resolve().parents[3]
     if (installed / "labs" / "labs.toml").is_file():
         return installed
-    raise FileNotFoundError("no labs/labs.toml here or above: run jwtlab from inside the course folder")
+    raise FileNotFoundError(
+        "no labs/labs.toml here or above: run jwtlab from inside the course folder, or `jwtlab init DIR` first"
+    )
 
 
 def load(root: Path | None = None) -> Manifest:

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-RESULTS_ENV = "JWTLAB_LAB_RESULTS"
+from .target import RESULTS_ENV
+
+__all__ = ["RESULTS_ENV"]
 _results: list[dict[str, Any]] = []
 _errors: list[str] = []
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .manifest import Lab
-from .plugin import RESULTS_ENV
 from .target import ENV as CODE_ENV
+from .target import RESULTS_ENV
 
 __all__ = ["TaskResult", "CheckRun", "run_checks", "pytest_command"]
 

@@ -23,6 +23,8 @@ from typing import Any
 __all__ = ["LabCodeError", "MissingFunction", "code_dir", "lab_module"]
 
 ENV = "JWTLAB_LAB_CODE"
+#: Where the pytest plugin writes per-check results; here, not in the plugin, so the CLI need not import pytest.
+RESULTS_ENV = "JWTLAB_LAB_RESULTS"
 
 
 class LabCodeError(AssertionError):
