@@ -88,7 +88,7 @@ def parse(output: list[str]) -> tuple[dict[str, str], list[Line]]:
     pending: re.Match[str] | None = None
     for raw in output:
         text = raw.strip()
-        if text.startswith("export "):
+        if text.startswith("export ") and "=$(" not in text:  # the refresh line is run by its own test
             name, _, value = text[len("export "):].partition("=")
             env[name] = value
         elif pending is not None:
@@ -156,6 +156,51 @@ def readme_lines(base: int) -> list[str]:
     block = readme.split("jwtlab up --port-base 8700", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     moved = re.sub(r"127\.0\.0\.1:87(\d\d)", lambda m: f"127.0.0.1:{base + int(m.group(1))}", block)
     return [line for line in moved.splitlines() if line.startswith(("# ", "curl "))]
+
+
+def start_up(*extra: str) -> tuple[subprocess.Popen[str], queue.Queue[str | None], threading.Thread]:
+    """`jwtlab up` as a subprocess, its output lines pumped into a queue."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jwtlab.cli", "up", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            lines.put(raw)
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    return proc, lines, reader
+
+
+def test_course_clock_fits_the_books_now_and_the_refresh_line_works() -> None:
+    """`--course-clock`: the printed inspect line carries the book's --now and verifies; the one-line
+    refresh gives a new token that verifies too (run by a real shell when curl is there)."""
+    proc, lines, reader = start_up("--course-clock", "--seconds", "60")
+    try:
+        output = read_until(lines, "running; Ctrl-C stops everything", timeout=60)
+        assert any(x.startswith("clock: the course clock, started at 2026-01-01T00:00:00Z") for x in output), output
+        env, _ = parse(output)
+        inspect_line = next(x.strip() for x in output if x.strip().startswith("jwtlab inspect"))
+        assert inspect_line.endswith("--now 2026-01-01T00:00:00Z")
+        assert main([expand(a, env) for a in shlex.split(inspect_line)][1:]) == 0
+        refresh = next(x.strip() for x in output if x.strip().startswith("export TOKEN=$("))
+        if shutil.which("curl") and shutil.which("python3"):
+            fresh = subprocess.run(["bash", "-c", f"{refresh} && printf %s \"$TOKEN\""], capture_output=True,
+                                   text=True, timeout=30, check=True).stdout
+            assert fresh.count(".") == 2 and fresh != env["TOKEN"]
+            env = {**env, "TOKEN": fresh}
+            assert main([expand(a, env) for a in shlex.split(inspect_line)][1:]) == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        reader.join(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 def test_up_prints_curl_lines_that_do_what_they_say() -> None:

@@ -3,6 +3,8 @@
     jwtlab up                    IdP, gateway, orders, payments and inventory on ports the OS picks
     jwtlab up --port-base 8700   the same on fixed ports 8700-8704 (IdP, gateway, orders, payments, inventory)
     jwtlab up --cache 1000       with the gateway's verified-token cache on
+    jwtlab up --course-clock     on the book's clock (it starts at 2026-01-01T00:00:00Z and runs on), so
+                                 the book's `jwtlab inspect ... --now 2026-01-01T00:00:00Z` lines fit its tokens
 
 It first checks itself end to end (a password-grant token for alice, one request through the gateway),
 then prints the addresses, DEMO tokens for alice and ready-to-paste `curl` lines for the common flows,
@@ -17,9 +19,12 @@ import shlex
 import socket
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from jwtlab.clock import DEMO_ISSUER
+from jwtlab.clock import COURSE_NOW, DEMO_ISSUER
+
+COURSE_NOW_ISO = datetime.fromtimestamp(COURSE_NOW, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 #: The order of the services on `--port-base N`: N, N+1, ...
 PORT_ORDER = ("idp", "gateway", "orders", "payments", "inventory")
@@ -59,6 +64,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port-base", type=int, default=None, metavar="PORT",
                         help="fixed ports PORT..PORT+4 for the IdP, gateway, orders, payments and inventory "
                         "(default: free ports chosen by the OS)")
+    parser.add_argument("--course-clock", action="store_true",
+                        help="run on the book's clock (starts at 2026-01-01T00:00:00Z and moves on in real time) "
+                        "instead of the wall clock, so the book's `--now 2026-01-01T00:00:00Z` examples fit")
     parser.set_defaults(func=run)
 
 
@@ -106,6 +114,16 @@ def examples(idp: str, gateway: str) -> list[Example]:
     ]
 
 
+def refresh_line(idp: str, audience: str = "orders-api", variable: str = "TOKEN") -> str:
+    """One shell line that fetches a fresh DEMO token into `variable` (the printed ones expire in minutes)."""
+    user, password = DEMO_USER
+    form = " ".join(f"-d {shlex.quote(f)}" for f in (
+        "grant_type=password", f"username={user}", f"password={password}", f"client_id={CLIENT_ID}",
+        f"audience={audience}"))
+    extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+    return f"export {variable}=$(curl -s {idp}/token {form} | {extract})"
+
+
 def _token(http: Any, token_url: str, audience: str, scope: str | None = None) -> tuple[int, str]:
     user, password = DEMO_USER
     data = {"grant_type": "password", "username": user, "password": password, "client_id": CLIENT_ID,
@@ -127,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
         taken = taken_port(ports)
         if taken:
             raise OSError(f"port {taken} is already in use")
-        stack_cm = demo_stack(clock=Clock(real=True), token_cache_size=args.cache, ports=ports)
+        clock = Clock(real=True)
+        if args.course_clock:
+            clock.set(COURSE_NOW)  # the book's "now", moving on in real time from the moment it starts
+        stack_cm = demo_stack(clock=clock, token_cache_size=args.cache, ports=ports)
         stack = stack_cm.__enter__()
     except (ValueError, OSError) as exc:
         hint = " (a port is taken: is another `jwtlab up` running? try another --port-base)" if isinstance(exc, OSError) else ""
@@ -137,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         print("stopped", flush=True)
         return 130
     try:
-        return _serve(stack, args.seconds, httpx)
+        return _serve(stack, args.seconds, httpx, course_clock=args.course_clock)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -145,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         print("stopped", flush=True)
 
 
-def _serve(stack: Any, seconds: float | None, httpx: Any) -> int:
+def _serve(stack: Any, seconds: float | None, httpx: Any, *, course_clock: bool = False) -> int:
     idp, gateway = stack.idp_service.url, stack.gateway.url
     token_url = idp + "/token"
     with httpx.Client(timeout=10) as http:
@@ -159,14 +180,21 @@ def _serve(stack: Any, seconds: float | None, httpx: Any) -> int:
             "only the gateway's internal token gets in"
         print(f"{name:18} {service.url}  ({trust})")
     print(f"self-check: token {status}, alice → gateway → orders {check.status_code}")
+    if course_clock:
+        print(f"clock: the course clock, started at {COURSE_NOW_ISO} (the book's examples fit its tokens)")
+    else:
+        print(f"clock: this machine's clock (--course-clock runs on the book's, from {COURSE_NOW_ISO})")
     if status != 200 or check.status_code != 200:
         return 1
     print()
     print("DEMO tokens for alice (valid a few minutes):")
     print(f"  export TOKEN={token}")
     print(f"  export PAYMENTS_TOKEN={payments_token}")
+    print("A fresh TOKEN when it has expired (one line):")
+    print(f"  {refresh_line(idp)}")
     print("Verify one yourself, exactly as the gateway does:")
-    print(f'  jwtlab inspect "$TOKEN" --jwks {idp}/.well-known/jwks.json --iss {DEMO_ISSUER} --aud orders-api')
+    now = f" --now {COURSE_NOW_ISO}" if course_clock else ""
+    print(f'  jwtlab inspect "$TOKEN" --jwks {idp}/.well-known/jwks.json --iss {DEMO_ISSUER} --aud orders-api{now}')
     print()
     print("Try it (paste into a shell):")
     for example in examples(idp, gateway):
