@@ -390,3 +390,18 @@ def test_check_claims_applies_exactly_verify_tokens_rules(claims: dict[str, Any]
     assert outcomes == [reason, reason]
     report = inspect_token(demo_token(claims), keys.jwks(keys.rsa_key(0)), algorithms=["RS256"], **settings)
     assert report.server_reason == reason and report.signature_status == "valid"
+
+
+def test_findings_wrap_to_the_terminal_width_and_stay_whole_in_a_pipe(monkeypatch, capsys) -> None:
+    """A narrow terminal gets wrapped findings; a pipe (scripts, grep) keeps one line per finding."""
+    token = jwt.encode({"sub": "alice", "email": "alice@example.com"}, "k" * 32, algorithm="HS256")
+    monkeypatch.setenv("COLUMNS", "60")
+    main(["inspect", token])
+    wrapped = capsys.readouterr().out
+    assert max(len(line) for line in wrapped.splitlines() if "WARN" in line or line.startswith("     ")) <= 60
+    assert "WARN personal_data:" in wrapped
+    monkeypatch.delenv("COLUMNS")
+    main(["inspect", token])
+    whole = capsys.readouterr().out
+    warning = next(line for line in whole.splitlines() if "WARN personal_data" in line)
+    assert warning.endswith("can read it."), "piped output keeps each finding on one line"

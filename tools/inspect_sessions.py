@@ -26,6 +26,8 @@ from jwtlab.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "book" / "errors" / "sessions"
 NOW = "2026-01-01T00:00:00Z"
+#: The book shows code blocks up to this many columns without scrolling.
+WIDTH = 88
 
 
 def _token(claims: dict) -> str:
@@ -46,6 +48,19 @@ def _sessions() -> dict[str, tuple[str, list[str]]]:
     }
 
 
+def _command_lines(args: list[str]) -> str:
+    """The command as typed, continued with backslashes so that no line is wider than the book's column."""
+    lines, line = [], '$ jwtlab inspect "$TOKEN"'
+    words = [" ".join(map(shlex.quote, args[i:i + 2])) for i in range(0, len(args), 2)]
+    for word in words:
+        if len(line) + len(word) + 3 > WIDTH:
+            lines.append(line + " \\")
+            line = "    " + word
+        else:
+            line += " " + word
+    return "\n".join([*lines, line])
+
+
 def render(name: str) -> str:
     """Run one session in a scratch folder holding the demo JWKS and return it as a terminal transcript."""
     token, args = _sessions()[name]
@@ -54,13 +69,14 @@ def render(name: str) -> str:
         Path(tmp, "jwks.json").write_text(json.dumps(keys.jwks(keys.rsa_key(0))), encoding="utf-8")
         cwd = os.getcwd()
         os.chdir(tmp)
+        os.environ["COLUMNS"] = str(WIDTH)
         try:
             with contextlib.redirect_stdout(out):
                 code = main(["inspect", token, *args])
         finally:
             os.chdir(cwd)
-    command = " ".join(["jwtlab inspect", '"$TOKEN"', *map(shlex.quote, args)])
-    return f"$ {command}\n{out.getvalue()}$ echo $?\n{code}\n"
+            os.environ.pop("COLUMNS", None)
+    return f"{_command_lines(args)}\n{out.getvalue()}$ echo $?\n{code}\n"
 
 
 def names() -> list[str]:

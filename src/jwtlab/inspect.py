@@ -20,6 +20,7 @@ import binascii
 import datetime as dt
 import json
 import re
+import textwrap
 import time
 import unicodedata
 from collections.abc import Collection, Iterator
@@ -178,9 +179,14 @@ class Report:
             "server_reason": self.server_reason,
         }
 
-    def render(self, color: bool = False) -> str:
-        """Human-readable report; ANSI colours only when `color` (the CLI decides: a terminal, no NO_COLOR)."""
-        return "\n".join(_render_lines(self, color)) + "\n"
+    def render(self, color: bool = False, width: int = 0) -> str:
+        """Human-readable report; ANSI colours only when `color` (the CLI decides: a terminal, no NO_COLOR).
+
+        `width` > 0 wraps each finding's explanation and fix to that many columns, so that a report read
+        in a narrow terminal (or in the book) does not run off the right edge; 0 keeps one line per item,
+        which is what scripts that grep the output expect.
+        """
+        return "\n".join(_render_lines(self, color, width)) + "\n"
 
 
 def _time_words(name: str, value: float, now: float) -> str:
@@ -586,7 +592,15 @@ def _safe(text: str) -> str:
     return "".join(out)
 
 
-def _render_lines(report: Report, color: bool) -> Iterator[str]:
+def _wrapped(first: str, rest: str, text: str, width: int) -> list[str]:
+    """`text` after the prefix `first`, continued under `rest`; one line when width is 0."""
+    if width <= 0:
+        return [first + text]
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False) or [first]
+
+
+def _render_lines(report: Report, color: bool, width: int = 0) -> Iterator[str]:
     def paint(text: str, *styles: str) -> str:
         if not color:
             return text
@@ -598,8 +612,11 @@ def _render_lines(report: Report, color: bool) -> Iterator[str]:
             yield "  " + line
 
     def finding(tag: str, style: str, item: Finding) -> Iterator[str]:
-        yield f"  {paint(tag, style, 'bold')} {item.code}: {_safe(item.message)}"
-        yield f"       {paint('fix: ' + item.fix, 'dim')}"
+        message = _wrapped(f"  {tag} {item.code}: ", "       ", _safe(item.message), width)
+        yield message[0].replace(tag, paint(tag, style, "bold"), 1)
+        yield from message[1:]
+        for line in _wrapped("       fix: ", "            ", item.fix, width):
+            yield "       " + paint(line[7:], "dim")
 
     yield paint("Header", "bold")
     yield from block(report.header) if report.header is not None else iter(["  (not decodable)"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -103,6 +104,13 @@ def _collect_keys(args: argparse.Namespace) -> tuple[Any, list[str]]:
     return (keys or None), labels
 
 
+def _width() -> int:
+    """Wrap to the terminal (or to COLUMNS when set); a pipe gets one line per finding, for grep."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return max(40, int(os.environ["COLUMNS"]))
+    return max(40, shutil.get_terminal_size().columns) if sys.stdout.isatty() else 0
+
+
 def _use_color(choice: str) -> bool:
     if choice != "auto":
         return choice == "always"
@@ -132,5 +140,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=False))
     else:
-        sys.stdout.write(report.render(color=_use_color(args.color)))
+        sys.stdout.write(report.render(color=_use_color(args.color), width=_width()))
     return report.exit_code
