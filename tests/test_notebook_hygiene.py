@@ -89,6 +89,22 @@ def test_printed_text_is_stored_in_one_piece(path: Path) -> None:
         assert not split, f"code cell {index}: consecutive {split[0][1]} chunks; re-run tools/execute_notebooks.py"
 
 
+#: The book shows this many columns of code without a sideways scroll at 1280 px (book/_static/code-width.css).
+CODE_COLUMNS = 88
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_lines_fit_the_book_column(path: Path) -> None:
+    wide = [
+        f"cell {n}: {len(line)} columns: {line.strip()[:50]}"
+        for n, cell in enumerate(load(path)["cells"])
+        if cell["cell_type"] == "code"
+        for line in "".join(cell["source"]).splitlines()
+        if len(line) > CODE_COLUMNS
+    ]
+    assert wide == [], f"code lines over {CODE_COLUMNS} columns scroll sideways in the book"
+
+
 def test_executor_joins_stream_chunks() -> None:
     import nbformat
 
