@@ -155,12 +155,22 @@ def upstream_app() -> FastAPI:
 
 
 def gateway_config(provider: OidcProvider, upstream: str) -> GatewayConfig:
-    """The course's gateway trusting the provider: its issuer, its JWKS, one route per resource server."""
+    """The course's gateway trusting the provider.
+
+    Its issuer, its JWKS, one route per resource server.
+    """
     routes = [
-        Route(prefix=f"/{alg.lower()}", upstream=upstream, audience=provider.resource(alg),
-              scopes=(OidcProvider.SCOPE,), service="orders", strip_prefix=True)
+        Route(
+            prefix=f"/{alg.lower()}",
+            upstream=upstream,
+            audience=provider.resource(alg),
+            scopes=(OidcProvider.SCOPE,),
+            service="orders",
+            strip_prefix=True,
+        )
         for alg in ("RS256", "ES256", "EdDSA")
     ]
+
     return GatewayConfig(issuer=provider.issuer, jwks_url=provider.jwks_url,
                          algorithms=("RS256", "ES256", "EdDSA"), typ="at+jwt", routes=routes)
 

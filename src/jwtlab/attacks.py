@@ -400,19 +400,23 @@ def forge_psychic_signature(claims: dict[str, Any], kid: str | None = None) -> s
 
 @contextlib.contextmanager
 def rejected_with(reason: str) -> Iterator[None]:
-    """Assert that the block raises `TokenRejected` with exactly `reason`, and print the reason.
+    """Assert that the block raises `TokenRejected` with exactly `reason`; print it.
+
 
         with rejected_with("alg_not_allowed"):
             verify_token(forged, ...)
 
-    Any other outcome — acceptance, another reason, another exception — fails loudly, so a notebook
-    that uses it fails its check the day the defence regresses.
+    Any other outcome — acceptance, another reason, another exception — fails loudly,
+    so a notebook that uses it fails its check the day the defence regresses.
     """
     try:
         yield
     except TokenRejected as exc:
         if exc.reason != reason:
-            raise AssertionError(f"rejected with {exc.reason!r}, expected {reason!r}: {exc.message}") from None
+            raise AssertionError(
+                f"rejected with {exc.reason!r}, expected {reason!r}: {exc.message}"
+            ) from None
+
         print(f"rejected: {exc.reason} — {exc.message}")
     else:
         raise AssertionError(f"the token was accepted; expected a rejection with {reason!r}")

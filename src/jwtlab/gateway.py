@@ -311,14 +311,20 @@ class Gateway:
     # -- step 0: identity headers ----------------------------------------------------------------
 
     def strip_identity_headers(self, scope: Scope) -> None:
-        """Delete every client-sent identity, forwarding and client-certificate header, on every path.
+        """Delete every client-sent identity, forwarding and client-certificate header.
 
-        Names are normalised first (lower case, `_` → `-`): many servers and frameworks (CGI/WSGI, some
-        proxies) read `x_user_sub` as `x-user-sub`, so an underscore spelling must not slip past the test.
+        On every path. Names are normalised first (lower case, `_` → `-`): many servers
+        and frameworks (CGI/WSGI, some proxies) read `x_user_sub` as `x-user-sub`, so an
+        underscore spelling must not slip past the test.
         """
         headers = scope.get("headers") or []
         prefixes = self._prefixes
-        kept = [(k, v) for k, v in headers if not k.lower().replace(b"_", b"-").startswith(prefixes)]
+        kept = [
+            (k, v)
+            for k, v in headers
+            if not k.lower().replace(b"_", b"-").startswith(prefixes)
+        ]
+
         if len(kept) != len(headers):
             self.counters.stripped_headers += len(headers) - len(kept)
             scope["headers"] = kept

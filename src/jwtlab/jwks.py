@@ -201,23 +201,31 @@ class JwksClient:
         return max(1, min(300, round(self._next_attempt_at - self.clock()) if self._next_attempt_at else 5))
 
     def keys(self) -> KeySet:
-        """The current key set, without I/O. Raises `JwksUnavailable` when failing closed.
+        """The current key set, without I/O; `JwksUnavailable` when failing closed.
 
-        Past the TTL it serves the last good set (counted as a stale serve) until the stale window ends,
-        and nudges a background refresh when one is due.
+
+        Past the TTL it serves the last good set (counted as a stale serve) until the
+        stale window ends, and nudges a background refresh when one is due.
         """
         key_set = self._key_set
         if key_set is None:
-            raise JwksUnavailable("jwks_not_loaded", "The issuer's keys have not been fetched yet.", self.retry_after())
+            raise JwksUnavailable(
+                "jwks_not_loaded",
+                "The issuer's keys have not been fetched yet.",
+                self.retry_after(),
+            )
         now = self.clock()
         if now >= self._refresh_at:
             self._nudge(now)
             if now > self._expires_at:
                 if now > self._expires_at + self.stale_window:
                     raise JwksUnavailable(
-                        "jwks_stale", "The issuer's keys could not be refreshed for longer than the stale window.",
+                        "jwks_stale",
+                        "The issuer's keys could not be refreshed for longer than"
+                        " the stale window.",
                         self.retry_after(),
                     )
+
                 self.counters.stale_serves += 1
         return key_set
 

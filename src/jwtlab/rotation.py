@@ -66,12 +66,20 @@ class RotationPolicy:
 
     @property
     def publish_lead(self) -> float:
-        """How long before it signs a key must be in the JWKS: one full cache TTL plus the margin."""
+        """How long before it signs a key must be in the JWKS.
+
+        One full cache TTL plus the margin: every cache has it before a token needs it.
+        """
         return self.max_cache_ttl + self.margin
 
     @property
     def retire_after(self) -> float:
-        """How long a key stays published after it stops signing: its last token may still be in use."""
+        """How long a key stays published after it stops signing.
+
+        Its last token may still be in use, and a cache may still hold the old set.
+
+        """
+
         return self.max_token_lifetime + self.clock_skew + self.max_cache_ttl
 
 

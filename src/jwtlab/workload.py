@@ -65,22 +65,40 @@ def verify_workload_token(
     algorithms: Collection[str] = WORKLOAD_ALGORITHMS,
     leeway: float = 30,
 ) -> dict[str, Any]:
-    """Verify a workload token for this service (`audience`); return its claims or raise `TokenRejected`."""
+    """Verify a workload token for this service (`audience`).
+
+    Returns its claims or raises `TokenRejected`.
+    """
     symmetric = [alg for alg in algorithms if alg.startswith("HS")]
     if symmetric:
-        raise TokenRejected("misconfigured", f"workload tokens are never verified with shared secrets ({symmetric})")
+        raise TokenRejected(
+            "misconfigured",
+            f"workload tokens are never verified with shared secrets ({symmetric})",
+        )
     claims = verify_token(
-        token, keys, issuer=issuer, audience=audience, algorithms=algorithms, leeway=leeway,
-        required=("exp", "iat", "iss", "aud", "sub"), max_lifetime=MAX_LIFETIME, now=now,
+        token,
+        keys,
+        issuer=issuer,
+        audience=audience,
+        algorithms=algorithms,
+        leeway=leeway,
+        required=("exp", "iat", "iss", "aud", "sub"),
+        max_lifetime=MAX_LIFETIME,
+        now=now,
     )
     aud = claims["aud"]
     if isinstance(aud, list) and len(aud) != 1:
         raise TokenRejected(
-            "audience", f"A workload token names exactly one audience; this one names {len(aud)}.", claims=claims
+            "audience",
+            f"A workload token names exactly one audience; this one names {len(aud)}.",
+            claims=claims,
         )
     prefix = f"spiffe://{trust_domain}/"
     if not claims["sub"].startswith(prefix) or len(claims["sub"]) == len(prefix):
         raise TokenRejected(
-            "bad_claim_type", f"The 'sub' of a workload token must be a SPIFFE ID under {prefix}.", claims=claims
+            "bad_claim_type",
+            f"The 'sub' of a workload token must be a SPIFFE ID under {prefix}.",
+            claims=claims,
         )
+
     return claims

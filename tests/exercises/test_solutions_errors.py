@@ -20,8 +20,15 @@ def sign(claims: dict[str, Any]) -> str:
 
 def reason(token: str, leeway: float = 60) -> str:
     with pytest.raises(TokenRejected) as rejected:
-        verify_token(token, KEY, issuer=clock.DEMO_ISSUER, audience=clock.DEMO_AUDIENCE,
-                     algorithms=["RS256"], leeway=leeway, now=clock.now())
+        verify_token(
+            token,
+            KEY,
+            issuer=clock.DEMO_ISSUER,
+            audience=clock.DEMO_AUDIENCE,
+            algorithms=["RS256"],
+            leeway=leeway,
+            now=clock.now(),
+        )
     return rejected.value.reason
 
 
@@ -29,11 +36,20 @@ def reason(token: str, leeway: float = 60) -> str:
 
 
 def test_iat_beyond_the_leeway_is_issued_in_future() -> None:
-    ahead = sign(clock.claims(issued=150))  # iat and nbf-free: only iat lies in the future
+    ahead = sign(
+        clock.claims(issued=150)
+    )  # iat and nbf-free: only iat lies in the future
     assert reason(ahead) == "issued_in_future"
     # Raising the leeway to 180 s would hide the skew instead of fixing the clock.
-    verify_token(ahead, KEY, issuer=clock.DEMO_ISSUER, audience=clock.DEMO_AUDIENCE, algorithms=["RS256"],
-                 leeway=180, now=clock.now())
+    verify_token(
+        ahead,
+        KEY,
+        issuer=clock.DEMO_ISSUER,
+        audience=clock.DEMO_AUDIENCE,
+        algorithms=["RS256"],
+        leeway=180,
+        now=clock.now(),
+    )
 
 
 # --- ex-errors-catalogue-3: expired and for another audience: which reason does the service answer? ------
@@ -44,7 +60,16 @@ def test_first_failure_is_audience_then_inspect_shows_both() -> None:
     assert reason(token) == "audience"
 
     # --- ex-errors-diagnosing-2: every claim failure at once, not only the first
-    report = inspect_token(token, KEY, algorithms=["RS256"], issuer=clock.DEMO_ISSUER,
-                           audience=clock.DEMO_AUDIENCE, now=clock.now())
+    report = inspect_token(
+        token,
+        KEY,
+        algorithms=["RS256"],
+        issuer=clock.DEMO_ISSUER,
+        audience=clock.DEMO_AUDIENCE,
+        now=clock.now(),
+    )
     assert report.signature_status == "valid"
-    assert {finding.code for finding in report.claim_failures} == {"audience", "expired"}
+    assert {finding.code for finding in report.claim_failures} == {
+        "audience",
+        "expired",
+    }

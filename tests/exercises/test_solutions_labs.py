@@ -24,7 +24,9 @@ LABS = Path(__file__).resolve().parents[2] / "labs"
 def reference(lab: str, module: str) -> ModuleType:
     """A lab's reference solution, imported from its file under a name no other test uses."""
     path = LABS / lab / "solution" / f"{module}.py"
-    spec = importlib.util.spec_from_file_location(f"exercise_{lab.replace('-', '_')}_{module}", path)
+    spec = importlib.util.spec_from_file_location(
+        f"exercise_{lab.replace('-', '_')}_{module}", path
+    )
     assert spec is not None and spec.loader is not None
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
@@ -36,7 +38,13 @@ def reference(lab: str, module: str) -> ModuleType:
 
 def test_cache_control_predictions() -> None:
     cache = reference("jwks-rotation", "jwks_cache")
-    predictions = {"max-age=7200": 3600, "max-age=0": 30, "no-store": 30, None: 300, "max-age=600": 600}
+    predictions = {
+        "max-age=7200": 3600,
+        "max-age=0": 30,
+        "no-store": 30,
+        None: 300,
+        "max-age=600": 600,
+    }
     for header, seconds in predictions.items():
         assert cache.ttl_from_cache_control(header) == seconds, header
 
@@ -47,11 +55,20 @@ def test_cache_control_predictions() -> None:
 def test_exchange_narrows_scope_and_lifetime() -> None:
     sts = reference("token-propagation", "propagation")
     allowed = frozenset({"payments:write", "payments:read"})
-    assert sts.issued_scope("payments:write ledger:write", "orders:read payments:write", allowed) == "payments:write"
+    assert (
+        sts.issued_scope(
+            "payments:write ledger:write", "orders:read payments:write", allowed
+        )
+        == "payments:write"
+    )
     with pytest.raises(sts.ExchangeError):
-        sts.issued_scope("ledger:write", "orders:read payments:write", allowed)  # nothing left: invalid_scope
+        sts.issued_scope(
+            "ledger:write", "orders:read payments:write", allowed
+        )  # nothing left: invalid_scope
     now = clock.now()
-    assert sts.expiry({"exp": now + 60}, now) == now + 60, "never after the subject token's exp"
+    assert sts.expiry({"exp": now + 60}, now) == now + 60, (
+        "never after the subject token's exp"
+    )
     assert sts.expiry({"exp": now + 3600}, now) == now + 120, "at most two minutes"
 
 
@@ -59,9 +76,14 @@ def test_exchange_narrows_scope_and_lifetime() -> None:
 
 
 def x5t_s256(pem: bytes) -> str:
-    """base64url without padding of SHA-256 over the certificate's DER bytes (RFC 8705 §3.1)."""
+    """base64url, unpadded, of SHA-256 over the certificate's DER (RFC 8705 §3.1)."""
+
     der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
-    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode("ascii")
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(der).digest())
+        .rstrip(b"=")
+        .decode("ascii")
+    )
 
 
 def test_thumbprint_by_hand_matches_the_toolkit() -> None:

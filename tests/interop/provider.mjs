@@ -81,7 +81,8 @@ function buildProvider(issuer) {
             audience: resourceIndicator,
             accessTokenTTL: 300,
             accessTokenFormat: 'jwt',
-            // The kid picks the newest generation's key: the rotation switches signing keys here.
+            // The kid picks the newest generation's key:
+            // the rotation switches signing keys here.
             jwt: { sign: { alg, kid: generations[0][alg].kid } },
           };
         },
@@ -112,10 +113,16 @@ async function main() {
       return;
     }
     generations.unshift(await makeGeneration());
-    generations.length = 2; // the generation before the previous one is no longer published
+    // the generation before the previous one is no longer published
+    generations.length = 2;
     handler = buildProvider(issuer).callback();
-    process.stdout.write(`${JSON.stringify({ rotated: true, kids: kidsOf(generations[0]),
-      retired: kidsOf(generations[1]) })}\n`);
+    const rotated = {
+      rotated: true,
+      kids: kidsOf(generations[0]),
+      retired: kidsOf(generations[1]),
+    };
+    process.stdout.write(`${JSON.stringify(rotated)}\n`);
+
   });
   // book: end rotation
   lines.on('close', () => { server.closeAllConnections(); process.exit(0); });
