@@ -171,8 +171,14 @@ def gateway_config(provider: OidcProvider, upstream: str) -> GatewayConfig:
         for alg in ("RS256", "ES256", "EdDSA")
     ]
 
-    return GatewayConfig(issuer=provider.issuer, jwks_url=provider.jwks_url,
-                         algorithms=("RS256", "ES256", "EdDSA"), typ="at+jwt", routes=routes)
+    return GatewayConfig(
+        issuer=provider.issuer,
+        jwks_url=provider.jwks_url,
+        algorithms=("RS256", "ES256", "EdDSA"),
+        typ="at+jwt",
+        routes=routes,
+    )
+
 
 
 @contextlib.contextmanager

@@ -419,4 +419,7 @@ def rejected_with(reason: str) -> Iterator[None]:
 
         print(f"rejected: {exc.reason} — {exc.message}")
     else:
-        raise AssertionError(f"the token was accepted; expected a rejection with {reason!r}")
+        raise AssertionError(
+            f"the token was accepted; expected a rejection with {reason!r}"
+        )
+
