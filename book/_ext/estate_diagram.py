@@ -1,4 +1,4 @@
-"""Build-time picture of the whole estate for the Part IV chapter page.
+"""Build-time pictures of the whole estate for the Part IV chapter page, and of lab 7's estate.
 
 Why generate it: the picture is drawn by `jwtlab.diagrams` from the same names the toolkit uses, so it
 cannot drift from the code the way a hand-drawn binary would, needs nothing fetched (the build runs
@@ -16,6 +16,8 @@ from sphinx.application import Sphinx
 
 #: Where the picture lands, relative to the source directory (the repository root).
 OUTPUT = Path("_build") / "diagrams" / "estate.png"
+#: Lab 7's estate, with the hop of each planted flaw, for its lab page.
+LAB7_OUTPUT = Path("_build") / "diagrams" / "secure-the-estate.png"
 
 
 def draw_estate(path: Path) -> None:
@@ -51,8 +53,40 @@ def draw_estate(path: Path) -> None:
     plt.close(figure)
 
 
+def draw_lab7_estate(path: Path) -> None:
+    """Draw lab 7's estate (labs/secure-the-estate/solution/estate.py) and where each flaw sits, at `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jwtlab.diagrams import Arrow, Box, architecture
+
+    boxes = [
+        Box("client", "client", 0, 1, kind="client", note="or an attacker"),
+        Box("idp", "demo IdP", 1.4, 0, kind="idp", note="jwtlab.idp (given)"),
+        Box("gw", "gateway", 1.4, 1, kind="edge", note="flaws 1, 2, 3"),
+        Box("orders", "orders", 2.8, 0.4, note="flaw 4"),
+        Box("payments", "payments", 2.8, 1.6, note="flaw 5"),
+        Box("direct", "straight in", 4.2, 1, kind="attacker", note="debug port, replay"),
+    ]
+    arrows = [
+        Arrow("client", "gw", "Bearer IdP token"),
+        Arrow("gw", "idp", "JWKS (key cache)", style="keys"),
+        Arrow("gw", "orders", "internal, aud orders", style="internal"),
+        Arrow("gw", "payments", "internal, aud payments", style="internal"),
+        Arrow("direct", "orders", "X-User: admin", style="refused"),
+        Arrow("direct", "payments", "aud orders", style="refused"),
+    ]
+    figure = architecture(boxes, arrows, title="Lab 7: the estate and where each flaw sits")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+
+
 def _builder_inited(app: Sphinx) -> None:
     draw_estate(Path(app.srcdir) / OUTPUT)
+    draw_lab7_estate(Path(app.srcdir) / LAB7_OUTPUT)
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
