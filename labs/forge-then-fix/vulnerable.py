@@ -128,13 +128,17 @@ def _jku(token: str) -> dict[str, Any]:
 
 def _kid(token: str) -> dict[str, Any]:
     kid = jwt.get_unverified_header(token)["kid"]
-    return hmac_verify(token, (KEY_DIR / kid).read_bytes())  # the flaw: kid is used as a file path
+    # the flaw: kid is used as a file path
+    return hmac_verify(token, (KEY_DIR / kid).read_bytes())
 
 
 def _confusion(token: str) -> dict[str, Any]:
-    if jwt.get_unverified_header(token).get("alg") == "HS256":  # the flaw: the token picks the algorithm
+    # the flaw: the token picks the algorithm
+    if jwt.get_unverified_header(token).get("alg") == "HS256":
         return hmac_verify(token, SIGNING_KEY.public_pem())
-    return jwt.decode(token, SIGNING_KEY.public_key, algorithms=["RS256"], audience=AUDIENCE)
+    return jwt.decode(
+        token, SIGNING_KEY.public_key, algorithms=["RS256"], audience=AUDIENCE
+    )
 
 
 VERIFIERS: dict[str, Verify] = {

@@ -26,16 +26,19 @@ MAX_LIFETIME = 3600  # seconds from iat to exp; /login issues 10-minute tokens
 
 
 def strict_json(token: str, index: int, what: str) -> dict[str, Any]:
-    """Given: segment `index` of the token (0 header, 1 claims) as strict JSON, else `jwt.InvalidTokenError`.
+    """Given: segment `index` of the token (0 header, 1 claims) as strict JSON,
+    else `jwt.InvalidTokenError`.
 
-    `jwt.get_unverified_header` and `jwt.decode` parse JSON leniently: a name given twice
-    (`{"sub": "wiener", "sub": "administrator"}`) keeps the last, and UTF-16, UTF-32 or a byte-order mark
-    pass. `jwtlab.verify.parse_json_object` refuses those and NaN (its TokenRejected is an InvalidTokenError).
+    `jwt.get_unverified_header` and `jwt.decode` parse JSON leniently: a name
+    given twice (`{"sub": "wiener", "sub": "administrator"}`) keeps the last,
+    and UTF-16, UTF-32 or a byte-order mark pass. `jwtlab.verify.parse_json_object`
+    refuses those and NaN (its TokenRejected is an InvalidTokenError).
     """
     try:
         raw = b64.decode(token.split(".")[index])
     except (IndexError, ValueError):  # too few segments, or not canonical base64url
-        raise jwt.DecodeError(f"the {what} segment is missing or not base64url") from None
+        message = f"the {what} segment is missing or not base64url"
+        raise jwt.DecodeError(message) from None
     return parse_json_object(raw, what)
 
 

@@ -53,8 +53,8 @@ Headers = list[tuple[str, str]]  #: (lower-case name, value), in order, duplicat
 
 @dataclass(frozen=True)
 class Route:
-    """Requests under `prefix` go to `upstream`; their token must be for `audience`, and the internal
-    token the gateway makes for them is for `service`."""
+    """Requests under `prefix` go to `upstream`; their token must be for `audience`,
+    and the internal token the gateway makes for them is for `service`."""
 
     prefix: str
     upstream: str
@@ -63,7 +63,8 @@ class Route:
 
 
 class Denied(Exception):
-    """The gateway's answer instead of the upstream's: `status`, a stable `reason`, an RFC 6750 `error`."""
+    """The gateway's answer instead of the upstream's: `status`, a stable `reason`,
+    an RFC 6750 `error`."""
 
     def __init__(self, status: int, reason: str, error: str | None = None) -> None:
         super().__init__(reason)
@@ -181,7 +182,9 @@ def denial(exc: Denied) -> JSONResponse:
 
 
 def create_gateway(jwks_url: str, *, clock: Callable[[], float] = time.time) -> FastAPI:
-    """The gateway app. Set `app.state.routes` (a list of Route) once the services are up."""
+    """The gateway app.
+
+    Set `app.state.routes` (a list of Route) once the services are up."""
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -193,27 +196,45 @@ def create_gateway(jwks_url: str, *, clock: Callable[[], float] = time.time) -> 
             yield
         await state["jwks"].close()
 
-    app = FastAPI(title="lab-gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="lab-gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.routes = []
 
     @app.get("/.well-known/jwks.json")
     async def own_jwks() -> JSONResponse:
         """The key the services verify internal tokens with."""
-        return JSONResponse({"keys": [GATEWAY_KEY.public_jwk()]}, headers={"Cache-Control": "public, max-age=300"})
+        return JSONResponse(
+            {"keys": [GATEWAY_KEY.public_jwk()]},
+            headers={"Cache-Control": "public, max-age=300"},
+        )
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def proxy(path: str, request: Request) -> Response:
         try:
-            route, headers = await authorize(list(request.headers.items()), request.url.path, app.state.routes,
-                                             state["jwks"], clock())
+            route, headers = await authorize(
+                list(request.headers.items()),
+                request.url.path,
+                app.state.routes,
+                state["jwks"],
+                clock(),
+            )
         except Denied as exc:
             return denial(exc)
-        url = route.upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        query = f"?{request.url.query}" if request.url.query else ""
+        url = route.upstream + request.url.path + query
         try:
-            answer = await state["http"].request(request.method, url, headers=headers, content=await request.body())
+            answer = await state["http"].request(
+                request.method, url, headers=headers, content=await request.body()
+            )
         except httpx.HTTPError:
             return denial(Denied(502, "upstream_unavailable"))
-        kept = {k: v for k, v in answer.headers.items() if k not in HOP_BY_HOP | {"date", "server", "content-encoding"}}
+        dropped = HOP_BY_HOP | {"date", "server", "content-encoding"}
+        kept = {k: v for k, v in answer.headers.items() if k not in dropped}
         return Response(answer.content, status_code=answer.status_code, headers=kept)
 
     return app

@@ -185,11 +185,22 @@ class JwksCache:
         # END SOLUTION
 
 
-def verify(cache: JwksCache, token: str, *, issuer: str, audience: str) -> dict[str, Any]:
-    """Verify an access token with the issuer's cached keys (given: the subject here is the cache).
+def verify(
+    cache: JwksCache, token: str, *, issuer: str, audience: str
+) -> dict[str, Any]:
+    """Verify an access token with the issuer's cached keys
+    (given: the subject here is the cache).
 
-    Raises UnknownKey, JwksUnavailable, or `jwt.InvalidTokenError` (e.g. `jwtlab.verify.TokenRejected`).
+    Raises UnknownKey, JwksUnavailable, or `jwt.InvalidTokenError`
+    (e.g. `jwtlab.verify.TokenRejected`).
     """
     kid = jwt.get_unverified_header(token).get("kid")
-    return verify_token(token, cache.key_for(kid), issuer=issuer, audience=audience, algorithms=["EdDSA"],
-                        typ="at+jwt", now=cache.clock())
+    return verify_token(
+        token,
+        cache.key_for(kid),
+        issuer=issuer,
+        audience=audience,
+        algorithms=["EdDSA"],
+        typ="at+jwt",
+        now=cache.clock(),
+    )

@@ -73,7 +73,9 @@ class NoToken(AuthError):
 
 
 class InvalidToken(AuthError):
-    """The token is bad for any reason: 401 `invalid_token`. `reason` is a short code for the log and body."""
+    """The token is bad for any reason: 401 `invalid_token`.
+
+    `reason` is a short code for the log and body."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -118,12 +120,15 @@ def bearer_token(authorization: list[str]) -> str:
 
 
 def strict_json(token: str, index: int, what: str) -> dict[str, Any]:
-    """Given: segment `index` of the token (0 header, 1 claims) as strict JSON, else `InvalidToken`.
+    """Given: segment `index` of the token (0 header, 1 claims) as strict JSON,
+    else `InvalidToken`.
 
-    PyJWT's own parser takes bytes that the security checklist forbids: a name given twice
-    (`{"sub": "alice", "sub": "administrator"}` — which one does the gateway see?), UTF-16, UTF-32 and a
-    byte-order mark. `jwtlab.verify.parse_json_object` refuses them, and NaN, with a reason code.
-    `read_header` and `decode_claims` start with this, so your code only ever sees strict JSON.
+    PyJWT's own parser takes bytes that the security checklist forbids: a name
+    given twice (`{"sub": "alice", "sub": "administrator"}` — which one does the
+    gateway see?), UTF-16, UTF-32 and a byte-order mark.
+    `jwtlab.verify.parse_json_object` refuses them, and NaN, with a reason code.
+    `read_header` and `decode_claims` start with this, so your code only ever
+    sees strict JSON.
     """
     try:
         return parse_json_object(b64.decode(token.split(".")[index]), what)
@@ -256,7 +261,8 @@ def create_app() -> FastAPI:
     @app.get("/orders")
     def orders(principal: CurrentPrincipal) -> dict[str, Any]:
         require_scope(principal, "orders:read")
-        return {"owner": principal.user.sub, "orders": [{"id": 1, "item": "coffee beans"}]}
+        items = [{"id": 1, "item": "coffee beans"}]
+        return {"owner": principal.user.sub, "orders": items}
 
     return app
 

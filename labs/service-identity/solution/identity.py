@@ -110,7 +110,8 @@ def check_binding(claims: dict[str, Any], cert_der: bytes | None) -> None:
 
 
 def create_app() -> FastAPI:
-    """payments: /healthz for anyone who completed the handshake, /whoami and /pay for allowed callers only."""
+    """payments: /healthz for anyone who completed the handshake,
+    /whoami and /pay for allowed callers only."""
     app = FastAPI(title="payments", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/healthz")
@@ -120,28 +121,52 @@ def create_app() -> FastAPI:
     @app.get("/whoami")
     async def whoami(request: Request) -> JSONResponse:
         try:
-            return JSONResponse({"spiffe_id": authorise_peer(mtls.peer_certificate(request), CALLERS)})
+            spiffe_id = authorise_peer(mtls.peer_certificate(request), CALLERS)
+            return JSONResponse({"spiffe_id": spiffe_id})
         except PeerRefused as exc:
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
 
     @app.post("/pay")
-    async def pay(request: Request, authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+    async def pay(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
         cert = mtls.peer_certificate(request)
-        token = authorization[7:] if authorization and authorization[:7].lower() == "bearer " else ""
+        header = authorization or ""
+        token = header[7:] if header[:7].lower() == "bearer " else ""
         try:
             peer = authorise_peer(cert, CALLERS)
-            claims = verify_token(token, TOKEN_KEY, issuer=ISSUER, audience=AUDIENCE, algorithms=["EdDSA"], typ="at+jwt")
+            claims = verify_token(
+                token,
+                TOKEN_KEY,
+                issuer=ISSUER,
+                audience=AUDIENCE,
+                algorithms=["EdDSA"],
+                typ="at+jwt",
+            )
             check_binding(claims, cert)
         except PeerRefused as exc:
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
         except TokenRejected as exc:
-            return JSONResponse({"error": "invalid_token", "reason": exc.reason}, status_code=401,
-                                headers={"WWW-Authenticate": f'Bearer realm="payments", error="invalid_token", error_description="{exc.reason}"'})
+            challenge = (
+                'Bearer realm="payments", error="invalid_token", '
+                f'error_description="{exc.reason}"'
+            )
+            return JSONResponse(
+                {"error": "invalid_token", "reason": exc.reason},
+                status_code=401,
+                headers={"WWW-Authenticate": challenge},
+            )
         return JSONResponse({"paid_for": claims["sub"], "peer": peer})
 
     return app
 
 
 def start_payments(ca_file: Path, files: pki.CertFiles) -> services.Service:
-    """payments on 127.0.0.1 with your TLS settings; the protocol class hands the peer certificate to the app."""
-    return services.start(create_app(), name="payments", http=mtls.tls_scope_protocol(), **server_tls(ca_file, files))
+    """payments on 127.0.0.1 with your TLS settings; the protocol class hands the
+    peer certificate to the app."""
+    return services.start(
+        create_app(),
+        name="payments",
+        http=mtls.tls_scope_protocol(),
+        **server_tls(ca_file, files),
+    )

@@ -211,7 +211,8 @@ def verify_subject(token: str | None) -> dict[str, Any]:
 
 
 def create_sts() -> FastAPI:
-    """The STS: `POST /token` with grant_type token-exchange, authenticated clients only."""
+    """The STS: `POST /token` with grant_type token-exchange,
+    authenticated clients only."""
     app = FastAPI(title="sts", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.post("/token")
@@ -220,19 +221,33 @@ def create_sts() -> FastAPI:
             client_id = authenticate(request.headers.get("authorization"))
             form = parse_form(request.headers.get("content-type"), await request.body())
             if form.get("grant_type") != [TOKEN_EXCHANGE_GRANT]:
-                raise ExchangeError("unsupported_grant_type", "Only token exchange is served here.")
+                raise ExchangeError(
+                    "unsupported_grant_type", "Only token exchange is served here."
+                )
             if len(form.get("audience", [])) > 1:
                 raise ExchangeError("invalid_target", "One target per exchange.")
             subject = verify_subject(form.get("subject_token", [None])[0])
             now = int(time.time())
-            claims = exchanged_claims(subject, client_id, form.get("audience", [None])[0], form.get("scope", [None])[0], now)
+            audience = form.get("audience", [None])[0]
+            scope = form.get("scope", [None])[0]
+            claims = exchanged_claims(subject, client_id, audience, scope, now)
             access_token = sign(claims)
         except ExchangeError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status, headers={"Cache-Control": "no-store"})
+            return JSONResponse(
+                exc.body(),
+                status_code=exc.status,
+                headers={"Cache-Control": "no-store"},
+            )
         except NotImplementedError as exc:
             return not_written(exc)
-        return JSONResponse({"access_token": access_token, "issued_token_type": ACCESS_TOKEN_TYPE, "token_type": "Bearer",
-                             "expires_in": claims["exp"] - now, "scope": claims["scope"]}, headers={"Cache-Control": "no-store"})
+        answer = {
+            "access_token": access_token,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": "Bearer",
+            "expires_in": claims["exp"] - now,
+            "scope": claims["scope"],
+        }
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     return app
 
@@ -249,33 +264,61 @@ DOWNSTREAM_SCOPE = "payments:charge"
 
 
 def create_service(name: str, urls: dict[str, str]) -> FastAPI:
-    """Service `name`: verifies tokens for its own audience, then calls the next hop via `call_downstream`.
+    """Service `name`: verifies tokens for its own audience, then calls the next hop
+    via `call_downstream`.
 
-    `urls` maps "sts" and the service names to base URLs (filled in once every server has a port). The
-    answer shows what the service saw — sub, aud, scope, act, jti — and the next hop's answer.
+    `urls` maps "sts" and the service names to base URLs (filled in once every
+    server has a port). The answer shows what the service saw — sub, aud, scope,
+    act, jti — and the next hop's answer.
     """
     path, needed, downstream = ROUTES[name]
     app = FastAPI(title=name, docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.post(path)
     def handle(authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
-        token = authorization[7:] if authorization and authorization[:7].lower() == "bearer " else ""
+        header = authorization or ""
+        token = header[7:] if header[:7].lower() == "bearer " else ""
         try:
-            claims = verify_token(token, KEY, issuer=ISSUER, audience=name, algorithms=ALGORITHMS, typ="at+jwt")
+            claims = verify_token(
+                token,
+                KEY,
+                issuer=ISSUER,
+                audience=name,
+                algorithms=ALGORITHMS,
+                typ="at+jwt",
+            )
         except TokenRejected as exc:
-            return JSONResponse({"error": "invalid_token", "reason": exc.reason}, status_code=401,
-                                headers={"WWW-Authenticate": f'Bearer realm="{name}", error="invalid_token"'})
+            challenge = f'Bearer realm="{name}", error="invalid_token"'
+            return JSONResponse(
+                {"error": "invalid_token", "reason": exc.reason},
+                status_code=401,
+                headers={"WWW-Authenticate": challenge},
+            )
         if needed not in str(claims.get("scope", "")).split():
-            return JSONResponse({"error": "insufficient_scope", "scope": needed}, status_code=403)
-        seen: dict[str, Any] = {k: claims.get(k) for k in ("sub", "aud", "scope", "act", "jti", "exp")}
+            return JSONResponse(
+                {"error": "insufficient_scope", "scope": needed}, status_code=403
+            )
+        shown = ("sub", "aud", "scope", "act", "jti", "exp")
+        seen: dict[str, Any] = {k: claims.get(k) for k in shown}
         if downstream is not None:
             with httpx.Client(timeout=10) as http:
                 try:
-                    resp = call_downstream(http, urls["sts"], name, token, downstream, DOWNSTREAM_SCOPE,
-                                           urls[downstream] + ROUTES[downstream][0])
+                    resp = call_downstream(
+                        http,
+                        urls["sts"],
+                        name,
+                        token,
+                        downstream,
+                        DOWNSTREAM_SCOPE,
+                        urls[downstream] + ROUTES[downstream][0],
+                    )
                 except ExchangeError as exc:
-                    return JSONResponse({"error": "exchange_failed", "exchange_error": exc.error,
-                                         "error_description": exc.description}, status_code=502)
+                    failure = {
+                        "error": "exchange_failed",
+                        "exchange_error": exc.error,
+                        "error_description": exc.description,
+                    }
+                    return JSONResponse(failure, status_code=502)
                 except NotImplementedError as exc:
                     return not_written(exc)
             seen["downstream"] = {"status": resp.status_code, "body": resp.json()}
