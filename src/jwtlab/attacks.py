@@ -418,7 +418,10 @@ def rejected_with(reason: str, width: int = 78) -> Iterator[None]:
             got = f"rejected with {exc.reason!r}, expected {reason!r}"
             raise AssertionError(f"{got}: {exc.message}") from None
         line = f"rejected: {exc.reason} — {exc.message}"
-        print(textwrap.fill(line, width, subsequent_indent="    "))
+        wrapped = textwrap.wrap(
+            line, width, subsequent_indent="    ", break_on_hyphens=False
+        )
+        print("\n".join(wrapped))
     else:
         expected = f"expected a rejection with {reason!r}"
         raise AssertionError(f"the token was accepted; {expected}")
