@@ -20,6 +20,7 @@ import hmac
 import json
 import math
 import posixpath
+import textwrap
 from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
@@ -399,27 +400,28 @@ def forge_psychic_signature(claims: dict[str, Any], kid: str | None = None) -> s
 
 
 @contextlib.contextmanager
-def rejected_with(reason: str) -> Iterator[None]:
+def rejected_with(reason: str, width: int = 78) -> Iterator[None]:
     """Assert that the block raises `TokenRejected` with exactly `reason`; print it.
-
 
         with rejected_with("alg_not_allowed"):
             verify_token(forged, ...)
 
-    Any other outcome — acceptance, another reason, another exception — fails loudly,
-    so a notebook that uses it fails its check the day the defence regresses.
+    Any other outcome — acceptance, another reason, another exception — fails
+    loudly, so a notebook that uses it fails its check the day the defence
+    regresses. The printed line is wrapped at `width` columns, so it reads on
+    a phone as well as in a terminal.
     """
     try:
         yield
     except TokenRejected as exc:
         if exc.reason != reason:
-            raise AssertionError(
-                f"rejected with {exc.reason!r}, expected {reason!r}: {exc.message}"
-            ) from None
-
-        print(f"rejected: {exc.reason} — {exc.message}")
-    else:
-        raise AssertionError(
-            f"the token was accepted; expected a rejection with {reason!r}"
+            got = f"rejected with {exc.reason!r}, expected {reason!r}"
+            raise AssertionError(f"{got}: {exc.message}") from None
+        line = f"rejected: {exc.reason} — {exc.message}"
+        wrapped = textwrap.wrap(
+            line, width, subsequent_indent="    ", break_on_hyphens=False
         )
-
+        print("\n".join(wrapped))
+    else:
+        expected = f"expected a rejection with {reason!r}"
+        raise AssertionError(f"the token was accepted; {expected}")

@@ -99,8 +99,13 @@ def _load_public_key(material: bytes) -> Any:
 # --- Apprentice -----------------------------------------------------------------------------------
 
 
-def decode_without_verifying(token: str, *, now: float | None = None) -> dict[str, Any]:
-    """FLAW: decodes the claims and never checks the signature (PortSwigger lab 1; `verify=False`)."""
+def decode_without_verifying(
+    token: str, *, now: float | None = None
+) -> dict[str, Any]:
+    """FLAW: decodes the claims and never checks the signature.
+
+    PortSwigger lab 1; in PyJWT, `options={"verify_signature": False}`.
+    """
     _, claims, _, _ = _parse(token)
     return _not_expired(claims, now)
 
@@ -124,9 +129,12 @@ def verify_with_header_alg(token: str, key_material: bytes, *, now: float | None
     return _not_expired(claims, now)
 
 
-def blocklist_exact_none(token: str, public_key: Any, *, now: float | None = None) -> dict[str, Any]:
-    """FLAW: blocks `alg == "none"` exactly, then looks the algorithm up case-insensitively, so
-    `None`, `NONE` and `nOnE` reach the "no signature" branch (checklist B.1)."""
+def blocklist_exact_none(
+    token: str, public_key: Any, *, now: float | None = None
+) -> dict[str, Any]:
+    """FLAW: blocks `alg == "none"` exactly, then looks the algorithm up
+    case-insensitively, so `None`, `NONE` and `nOnE` reach the "no
+    signature" branch (checklist B.1)."""
     header, claims, signing_input, signature = _parse(token)
     alg = str(header.get("alg"))
     if alg == "none":
@@ -223,15 +231,19 @@ def fetch_x5u(token: str, *, allowed_prefix: str | None = None, now: float | Non
     return _not_expired(claims, now)
 
 
-def kid_as_file_path(token: str, key_dir: Path, *, now: float | None = None) -> dict[str, Any]:
-    """FLAW: treats `kid` as a file name under `key_dir` and MACs with that file's bytes — so
-    `../../dev/null` gives the empty key and any public file gives a key the attacker knows (checklist B.4)."""
-    header, claims, signing_input, signature = _parse(token)
+def kid_as_file_path(
+    token: str, key_dir: Path, *, now: float | None = None
+) -> dict[str, Any]:
+    """FLAW: treats `kid` as a file name under `key_dir` and MACs with that
+    file's bytes — so `../../dev/null` gives the empty key and any public
+    file gives a key the attacker knows (checklist B.4)."""
+    header, claims, signing_input, sig = _parse(token)
     try:
         secret = (Path(key_dir) / str(header.get("kid"))).read_bytes()
     except OSError:
         raise NaiveRejected("unknown kid") from None
-    if header.get("alg") not in _HMAC or not _hmac_ok(header["alg"], secret, signing_input, signature):
+    alg = header.get("alg")
+    if alg not in _HMAC or not _hmac_ok(alg, secret, signing_input, sig):
         raise NaiveRejected("bad signature")
     return _not_expired(claims, now)
 
@@ -261,17 +273,22 @@ def ignore_audience(token: str, public_key: Any, *, issuer: str = clock.DEMO_ISS
     return _not_expired(claims, now)
 
 
-def issue_with_string_template(sub: str, display_name: str, private_key: Any, kid: str) -> str:
-    """FLAW (an issuer's): builds the claims JSON by pasting strings into a template, so a display
-    name like `Eve","sub":"admin` adds a second `sub` to a token the issuer then signs (checklist B.13)."""
+def issue_with_string_template(
+    sub: str, display_name: str, private_key: Any, kid: str
+) -> str:
+    """FLAW (an issuer's): builds the claims JSON by pasting strings into a
+    template, so a display name like `Eve","sub":"admin` adds a second `sub`
+    to a token the issuer then signs (checklist B.13)."""
     now = clock.now()
     body = (
-        f'{{"iss":"{clock.DEMO_ISSUER}","sub":"{sub}","name":"{display_name}",'
-        f'"aud":"{clock.DEMO_AUDIENCE}","iat":{now},"exp":{now + 300}}}'
+        f'{{"iss":"{clock.DEMO_ISSUER}","sub":"{sub}",'
+        f'"name":"{display_name}","aud":"{clock.DEMO_AUDIENCE}",'
+        f'"iat":{now},"exp":{now + 300}}}'
     )
     header_b64 = b64.encode_json({"alg": "RS256", "typ": "JWT", "kid": kid})
     signing_input = f"{header_b64}.{b64.encode(body.encode('utf-8'))}"
-    signature = _ALGORITHMS["RS256"].sign(signing_input.encode("ascii"), private_key)
+    rs256 = _ALGORITHMS["RS256"]
+    signature = rs256.sign(signing_input.encode("ascii"), private_key)
     return f"{signing_input}.{b64.encode(signature)}"
 
 
