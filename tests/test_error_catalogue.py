@@ -1,6 +1,6 @@
 """The error catalogue (book/errors/catalogue.md) and the code stay in step.
 
-Every reason code of `verify_token` and every exception class of the installed PyJWT has a section with a stable
+Every reason code (of `verify_token` and of DPoP proofs) and every exception class of the installed PyJWT has a section with a stable
 label, `(reason-CODE)=` or `(pyjwt-ClassName)=`; no section names a code or class that does not exist; and each
 section says what triggers the failure, how to recognise it, how to fix it and which HTTP answer it gets. A new
 reason code, or a PyJWT upgrade that adds an exception class, fails here until the book explains it.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jwt
 
-from jwtlab.reasons import REASONS
+from jwtlab.reasons import ALL_REASONS as REASONS
 
 LABEL = re.compile(r"^\((reason|pyjwt)-([A-Za-z0-9_]+)\)=$", re.MULTILINE)
 REQUIRED_PARTS = ("**Triggered by:**", "**Recognise it:**", "**Fix:**", "**HTTP:**")

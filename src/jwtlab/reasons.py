@@ -1,8 +1,12 @@
-"""The stable reason codes of `verify_token`: what each means and how to fix it.
+"""The stable reason codes of `verify_token` and of DPoP proofs: what each means and how to fix it.
 
 A reason code is an API: services put it in their 401 bodies and logs, the error catalogue of the book
 has a section per code (a test keeps the two in step), and `jwtlab inspect` prints the fix. Never
 rename a code; add a new one instead.
+
+`REASONS` holds the codes `verify_token` raises (notebook 20 triggers every one of them live);
+`DPOP_REASONS` those of `jwtlab.dpop`, which checks the proof that travels beside a DPoP-bound token;
+`ALL_REASONS` is both, for whatever reports any rejection (`TokenRejected`, the catalogue).
 """
 
 from __future__ import annotations
@@ -66,6 +70,32 @@ REASONS: dict[str, Reason] = {
 }
 
 
+DPOP_REASONS: dict[str, Reason] = {
+    r.code: r
+    for r in [
+        Reason("dpop_missing", "The request has no DPoP proof, or more than one",
+               "Send exactly one `DPoP` header with a fresh proof on every request that uses a DPoP-bound token."),
+        Reason("dpop_invalid", "The DPoP proof is not a valid proof JWT",
+               "Sign a JWT with `typ: dpop+jwt`, an asymmetric `alg`, your public key as `jwk`, and `jti`, `htm`, "
+               "`htu`, `iat` claims (RFC 9449 §4.2)."),
+        Reason("dpop_wrong_request", "The DPoP proof was made for another method or URL (`htm`, `htu`)",
+               "Make a new proof for each request, naming its method and its URL without query or fragment."),
+        Reason("dpop_stale", "The DPoP proof's `iat` is outside the accepted window",
+               "Make the proof just before sending the request; if the clocks disagree, fix NTP or use the server's nonce."),
+        Reason("dpop_replay", "This DPoP proof was seen before (`jti`)",
+               "Never resend a proof: make a new one, with a new random `jti`, for every request."),
+        Reason("dpop_wrong_token", "The DPoP proof was made for another access token (`ath`)",
+               "Put `ath` = base64url(SHA-256(access token)) of the token sent with this very request."),
+        Reason("dpop_key_mismatch", "The access token is bound to another key than the proof's (`cnf.jkt`)",
+               "Sign proofs with the key the token was issued for; a stolen DPoP-bound token is useless without it."),
+        Reason("dpop_nonce", "The server wants a fresh DPoP nonce in the proof",
+               "Retry once with the value of the response's `DPoP-Nonce` header as the proof's `nonce` claim."),
+    ]
+}
+
+ALL_REASONS: dict[str, Reason] = {**REASONS, **DPOP_REASONS}
+
+
 def describe(code: str) -> Reason:
     """The Reason for a code (KeyError for an unknown code: codes are a closed set)."""
-    return REASONS[code]
+    return ALL_REASONS[code]

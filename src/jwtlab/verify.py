@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 from jwt.algorithms import get_default_algorithms
 
 from . import b64
-from .reasons import REASONS
+from .reasons import ALL_REASONS
 
 __all__ = [
     "TokenRejected", "KeySet", "SignedParts", "verify_signature", "verify_token", "check_claims",
@@ -91,7 +91,7 @@ class TokenRejected(jwt.InvalidTokenError):
         header: dict[str, Any] | None = None,
         claims: dict[str, Any] | None = None,
     ) -> None:
-        if reason not in REASONS:  # a programming error inside this module; keep the contract anyway
+        if reason not in ALL_REASONS:  # a programming error inside this module; keep the contract anyway
             message, reason = f"{message} (unknown reason code {reason!r})", "malformed"
         super().__init__(message)
         self.reason = reason
@@ -101,7 +101,7 @@ class TokenRejected(jwt.InvalidTokenError):
 
     @property
     def fix(self) -> str:
-        return REASONS[self.reason].fix
+        return ALL_REASONS[self.reason].fix
 
     def log_fields(self) -> dict[str, Any]:
         """What a log line may say about a rejected token: reason, iss, kid, jti — never the token."""
