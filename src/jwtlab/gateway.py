@@ -10,6 +10,11 @@ Why each rule (the course bar, `gateway-feature-bar.md`):
   go too: the gateway sets `X-Forwarded-For`/`-Proto` itself from the connection it really received.
 * A certificate-bound token (`cnf`, RFC 8705) is accepted only with the certificate it is bound to; over
   plain HTTP it is refused, never downgraded to an unbound internal token.
+* A DPoP-bound token (`cnf.jkt`, RFC 9449) is accepted only as `Authorization: DPoP` with one fresh proof
+  by its key for this very method and URL (`jwtlab.dpop`); as a bearer token it is refused. The URL the
+  proof must name is `public_url` + path, or the address the gateway was reached on — never the `Host`
+  header, which would let a proof made for another server pass here. `require_sender_constrained`
+  refuses unbound tokens altogether; `dpop_nonce_ttl` makes proofs carry a nonce the gateway handed out.
 * An unmatched route is denied (404), never passed through unverified.
 * Exactly one token per request: a token in the header *and* the query or a cookie is 400
   `invalid_request` — two tokens invite one component to check one and another to use the other.
@@ -30,6 +35,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -49,6 +55,8 @@ from fastapi.responses import JSONResponse
 from yarl import URL
 
 from . import b64
+from .dpop import DEFAULT_ALGORITHMS as DPOP_ALGORITHMS
+from .dpop import DpopRejected, DpopVerifier
 from .jwks import JwksClient, JwksUnavailable, verify_with
 from .keys import DemoKey, ed25519_key
 from .verify import TokenRejected
@@ -157,6 +165,13 @@ class GatewayConfig:
     clock: Callable[[], float] = time.time
     jwks_options: dict[str, Any] = field(default_factory=dict)
     more_issuers: tuple[Issuer, ...] = ()
+    #: The scheme://host[:port] clients use to reach the gateway (for DPoP's `htu`); None: the socket's.
+    public_url: str | None = None
+    require_sender_constrained: bool = False
+    dpop_max_age: float = 60
+    dpop_replay_cache_size: int = 100_000
+    #: Seconds a DPoP nonce stays current (the previous one is still accepted); None: no nonces.
+    dpop_nonce_ttl: float | None = None
 
     def __post_init__(self) -> None:
         prefixes = tuple(p.lower() for p in self.identity_header_prefixes)
@@ -182,11 +197,13 @@ class _ClientGone(Exception):
 
 class _Deny(Exception):
     def __init__(self, status: int, reason: str, description: str, *, error: str | None = None,
-                 headers: Iterable[tuple[str, str]] = (), log_fields: dict[str, Any] | None = None) -> None:
+                 headers: Iterable[tuple[str, str]] = (), log_fields: dict[str, Any] | None = None,
+                 scheme: str = "Bearer") -> None:
         super().__init__(description)
         self.status, self.reason, self.description, self.error = status, reason, description, error
         self.headers = list(headers)
         self.log_fields = log_fields or {}
+        self.scheme = scheme  #: the challenge's scheme: "DPoP" for a refused proof or DPoP-bound token
 
 
 def _quoted(text: str) -> str:
@@ -262,6 +279,11 @@ class Gateway:
         # per internal token); other algorithms go through jwt.encode.
         header = json.dumps({"alg": key.alg, **self._internal_headers}, separators=(",", ":")).encode()
         self._internal_header_b64 = b64.encode(header) + "."
+        self._nonce_secret = secrets.token_bytes(32)
+        self.dpop = DpopVerifier(
+            max_age=config.dpop_max_age, max_entries=config.dpop_replay_cache_size, clock=config.clock,
+            nonces=self.dpop_nonces if config.dpop_nonce_ttl else None,
+        )
 
     def set_routes(self, routes: Iterable[Route]) -> None:
         """Replace the routing table (longest prefix wins). Used to register services started later."""
@@ -344,7 +366,7 @@ class Gateway:
                 if self.config.token_cache_size:
                     digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
                 claims = await self._verify(token, digest, route)
-                self._check_binding(scope, claims)
+                self._check_binding(scope, claims, token, source == "dpop")
                 self._check_scopes(claims, route)
             body = await self._body(receive)
             await self._forward(scope, send, route, upstream_path, body, claims, token, source, digest)
@@ -403,11 +425,11 @@ class Gateway:
                 # Any run of spaces or tabs separates the scheme: "Bearer<TAB>token" is the same request as
                 # "Bearer token" to many servers, so it must not read as "no bearer token here".
                 scheme, _, credentials = value.decode("latin-1").strip(" \t").replace("\t", " ").partition(" ")
-                if scheme.lower() == "bearer":
+                if scheme.lower() in ("bearer", "dpop"):
                     credentials = credentials.strip(" ")
                     if not credentials or " " in credentials:
                         malformed = True
-                    found.append((credentials, "header"))
+                    found.append((credentials, "dpop" if scheme.lower() == "dpop" else "header"))
             elif name == b"cookie" and b"access_token" in value:
                 for part in value.decode("latin-1").split(";"):
                     cname, _, cvalue = part.partition("=")
@@ -470,14 +492,24 @@ class Gateway:
                 self._cache.popitem(last=False)
         return claims
 
-    def _check_binding(self, scope: Scope, claims: dict[str, Any]) -> None:
-        """RFC 8705: a `cnf`-bound token is only as good as the certificate presented with it.
+    def _check_binding(self, scope: Scope, claims: dict[str, Any], token: str | None = None,
+                       dpop_scheme: bool = False) -> None:
+        """A sender-constrained token is only as good as the key or certificate presented with it.
 
-        Without a verified client certificate on this connection the gateway cannot check the binding, and
-        forwarding the token's identity as an unbound internal token would turn a stolen bound token back
-        into a bearer token: refused with 401 `cnf_mismatch`.
+        RFC 9449: a token with `cnf.jkt` needs the DPoP scheme and a proof by that key; the DPoP scheme
+        with an unbound token is refused too, so the scheme can never be a way around the check.
+        RFC 8705: without a verified client certificate on this connection the gateway cannot check a
+        certificate binding, and forwarding the token's identity as an unbound internal token would turn
+        a stolen bound token back into a bearer token: refused with 401 `cnf_mismatch`.
         """
+        cnf = claims.get("cnf")
+        if (isinstance(cnf, dict) and "jkt" in cnf) or dpop_scheme:
+            self._check_dpop(scope, claims, token or "", dpop_scheme)
+            return
         if "cnf" not in claims:
+            if self.config.require_sender_constrained:
+                raise _Deny(401, "dpop_key_mismatch", "This gateway accepts only sender-constrained (DPoP) tokens.",
+                            error="invalid_token", scheme="DPoP")
             return
         from .mtls import check_certificate_binding  # the mTLS chapter's check; imported only when needed
 
@@ -489,6 +521,44 @@ class Gateway:
         except TokenRejected as exc:
             raise _Deny(401, exc.reason, exc.message, error="invalid_token",
                         log_fields={"sub": claims.get("sub"), "jti": claims.get("jti")}) from None
+
+    def _check_dpop(self, scope: Scope, claims: dict[str, Any], token: str, dpop_scheme: bool) -> None:
+        """RFC 9449 §7: the DPoP scheme, exactly one proof, and every check of `jwtlab.dpop`."""
+        log_fields = {"sub": claims.get("sub"), "jti": claims.get("jti")}
+        if not dpop_scheme:
+            raise _Deny(401, "dpop_missing", "This token is DPoP-bound: send it as 'Authorization: DPoP' with a proof.",
+                        error="invalid_token", scheme="DPoP", log_fields=log_fields)
+        proofs = [value.decode("latin-1") for name, value in scope["headers"] if name == b"dpop"]
+        try:
+            if len(proofs) != 1:
+                raise DpopRejected("dpop_missing", f"Expected exactly one DPoP header, got {len(proofs)}.")
+            self.dpop.verify(proofs[0], method=scope["method"], url=self.request_url(scope), access_token=token,
+                             token_claims=claims)
+        except DpopRejected as exc:
+            headers = [("dpop-nonce", self.dpop_nonces()[0])] if exc.reason == "dpop_nonce" else []
+            raise _Deny(401, exc.reason, exc.message, error=exc.error, scheme="DPoP", headers=headers,
+                        log_fields=log_fields) from None
+
+    def request_url(self, scope: Scope) -> str:
+        """The URL a DPoP proof must name: the configured public origin, or the socket the request came in
+        on, plus the raw path. Never the Host header: the client controls it."""
+        origin = self.config.public_url
+        if origin is None:
+            host, port = scope.get("server") or ("127.0.0.1", 80)
+            host = f"[{host}]" if ":" in str(host) else host
+            origin = f"{scope.get('scheme') or 'http'}://{host}:{port}"
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        return origin.rstrip("/") + raw.decode("latin-1")
+
+    def dpop_nonces(self) -> tuple[str, ...]:
+        """The current DPoP nonce and the previous one (RFC 9449 §8): an HMAC of the time window, so a
+        nonce cannot be made in advance and no table of issued nonces needs to be kept."""
+        ttl = self.config.dpop_nonce_ttl or 300
+        window = int(self.config.clock() // ttl)
+        return tuple(
+            b64.encode(hmac.new(self._nonce_secret, str(w).encode(), hashlib.sha256).digest()[:18])
+            for w in (window, window - 1)
+        )
 
     def _check_scopes(self, claims: dict[str, Any], route: Route) -> None:
         if not route.scopes:
@@ -550,7 +620,7 @@ class Gateway:
         assert self.session is not None, "the gateway was not started (lifespan)"
         headers: list[tuple[str, str]] = []
         for name, value in scope["headers"]:
-            if name in _HOP_BY_HOP or name == b"authorization":
+            if name in _HOP_BY_HOP or name in (b"authorization", b"dpop"):  # the proof was for the gateway
                 continue
             if name == b"cookie" and source == "cookie":
                 continue
@@ -567,8 +637,8 @@ class Gateway:
             elif route.forward == "claims":
                 values = {**claims, "scope": " ".join(granted_scopes(claims))} if "scp" in claims else claims
                 headers.extend((h, _header_value(values[c])) for c, h in CLAIM_HEADERS.items() if c in values)
-            else:
-                headers.append(("authorization", "Bearer " + (token or "")))
+            else:  # a DPoP-bound token keeps its scheme: never downgraded to a bearer token
+                headers.append(("authorization", ("DPoP " if source == "dpop" else "Bearer ") + (token or "")))
         query = scope.get("query_string") or b""
         if source == "query":
             query = urllib.parse.urlencode(
@@ -619,8 +689,10 @@ class Gateway:
                     params.append(f'error_description="{_quoted(deny.description)}"')
             if deny.error == "insufficient_scope":
                 params.append(f'scope="{_quoted(deny.description.split("scope(s) ")[-1].rstrip("."))}"')
+            if deny.scheme == "DPoP":
+                params[0] = f'algs="{" ".join(DPOP_ALGORITHMS)}"'
             if deny.status != 400 or deny.error == "invalid_request":
-                headers.append((b"www-authenticate", ("Bearer " + ", ".join(params)).encode()))
+                headers.append((b"www-authenticate", (f"{deny.scheme} " + ", ".join(params)).encode()))
         data = json.dumps(body).encode()
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
                     (b"cache-control", b"no-store")]
