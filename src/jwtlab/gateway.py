@@ -15,6 +15,9 @@ Why each rule (the course bar, `gateway-feature-bar.md`):
   proof must name is `public_url` + path, or the address the gateway was reached on — never the `Host`
   header, which would let a proof made for another server pass here. `require_sender_constrained`
   refuses unbound tokens altogether; `dpop_nonce_ttl` makes proofs carry a nonce the gateway handed out.
+* Phantom tokens (`phantom=PhantomSettings(...)`): an opaque token from the client is introspected at the
+  issuer (RFC 7662, `jwtlab.phantom`), the answer cached for at most the token's remaining life and a
+  bound, and the services get the same internal JWT as for any other token. Introspection down: 503.
 * An unmatched route is denied (404), never passed through unverified.
 * Exactly one token per request: a token in the header *and* the query or a cookie is 400
   `invalid_request` — two tokens invite one component to check one and another to use the other.
@@ -59,6 +62,7 @@ from .dpop import DEFAULT_ALGORITHMS as DPOP_ALGORITHMS
 from .dpop import DpopRejected, DpopVerifier
 from .jwks import JwksClient, JwksUnavailable, verify_with
 from .keys import DemoKey, ed25519_key
+from .phantom import IntrospectionUnavailable, Introspector, PhantomSettings, looks_opaque
 from .verify import TokenRejected
 
 __all__ = ["Route", "Issuer", "GatewayConfig", "Gateway", "create_gateway", "GatewayApp", "GATEWAY_ISSUER", "CLAIM_HEADERS",
@@ -172,6 +176,8 @@ class GatewayConfig:
     dpop_replay_cache_size: int = 100_000
     #: Seconds a DPoP nonce stays current (the previous one is still accepted); None: no nonces.
     dpop_nonce_ttl: float | None = None
+    #: Introspect opaque tokens (the phantom-token pattern); None: every token must be a JWT.
+    phantom: PhantomSettings | None = None
 
     def __post_init__(self) -> None:
         prefixes = tuple(p.lower() for p in self.identity_header_prefixes)
@@ -280,6 +286,7 @@ class Gateway:
         header = json.dumps({"alg": key.alg, **self._internal_headers}, separators=(",", ":")).encode()
         self._internal_header_b64 = b64.encode(header) + "."
         self._nonce_secret = secrets.token_bytes(32)
+        self.phantom = Introspector(config.phantom, config.clock) if config.phantom else None
         self.dpop = DpopVerifier(
             max_age=config.dpop_max_age, max_entries=config.dpop_replay_cache_size, clock=config.clock,
             nonces=self.dpop_nonces if config.dpop_nonce_ttl else None,
@@ -328,6 +335,8 @@ class Gateway:
             "allowed": c.allowed, "denied": dict(sorted(c.denied.items())), "cache_hits": c.cache_hits,
             "stripped_headers": c.stripped_headers, "jwks": self.jwks.counters.as_dict(), "ready": self.ready,
             "issuers": {name: client.counters.as_dict() for name, (_, client) in self.issuers.items()},
+            **({"introspection": {"calls": self.phantom.calls, "cache_hits": self.phantom.cache_hits}}
+               if self.phantom else {}),
         }
 
     # -- step 0: identity headers ----------------------------------------------------------------
@@ -365,7 +374,10 @@ class Gateway:
                 # The digest only keys the two caches: without them it would be computed for nothing.
                 if self.config.token_cache_size:
                     digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
-                claims = await self._verify(token, digest, route)
+                if self.phantom is not None and looks_opaque(token):
+                    claims = await self._introspect(token, route)
+                else:
+                    claims = await self._verify(token, digest, route)
                 self._check_binding(scope, claims, token, source == "dpop")
                 self._check_scopes(claims, route)
             body = await self._body(receive)
@@ -490,6 +502,28 @@ class Gateway:
             self._cache[cache_key] = (claims, float(claims["exp"]), kid if isinstance(kid, str) else None)
             while len(self._cache) > cfg.token_cache_size:
                 self._cache.popitem(last=False)
+        return claims
+
+    async def _introspect(self, token: str, route: Route) -> dict[str, Any]:
+        """An opaque token's claims from the issuer, then the same route checks a JWT gets."""
+        assert self.phantom is not None and self.session is not None and route.audience is not None
+        try:
+            claims = await self.phantom.introspect(self.session, token)
+        except IntrospectionUnavailable as exc:
+            raise _Deny(503, "introspection_unavailable", str(exc), error="temporarily_unavailable",
+                        headers=[("retry-after", "5")]) from None
+        if claims is None:
+            raise _Deny(401, "token_inactive", "The issuer says this token is not active (expired, revoked or "
+                        "unknown).", error="invalid_token")
+        issuer = route.issuer or self.config.issuer
+        audiences = claims.get("aud")
+        audiences = [audiences] if isinstance(audiences, str) else audiences
+        if claims.get("iss", issuer) != issuer:
+            raise _Deny(401, "issuer", "The token was issued by another issuer.", error="invalid_token")
+        if not isinstance(audiences, list) or route.audience not in audiences:
+            raise _Deny(401, "audience", "The token is not meant for this service.", error="invalid_token")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise _Deny(401, "missing_claim", "The introspected token has no subject.", error="invalid_token")
         return claims
 
     def _check_binding(self, scope: Scope, claims: dict[str, Any], token: str | None = None,
