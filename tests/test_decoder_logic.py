@@ -376,6 +376,9 @@ def test_reason_codes_and_fixes_are_the_toolkits(page: Any) -> None:
         ({"alg": "RS256", "kid": "x' UNION SELECT 'k"}, clock.claims(), ["kid_suspicious"]),
         ({"alg": "RS256", "kid": "2026-01"}, clock.claims(), []),
         ({"alg": "RSA256"}, clock.claims(), ["unknown_alg"]),
+        ({"alg": "ES256", "typ": "dpop+jwt", "jwk": {"kty": "EC"}}, {"jti": "j", "htm": "GET", "iat": 1}, ["dpop_proof"]),
+        ({"alg": "ES256", "typ": "JWT", "jwk": {"kty": "EC"}}, {"jti": "j"}, ["key_in_header", "no_exp"]),
+        ({"alg": "ES256"}, clock.claims(cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}), ["dpop_bound"]),
     ],
 )
 def test_warnings(page: Any, header: dict[str, Any], claims: dict[str, Any], codes: list[str]) -> None:

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 
 from jwtlab import clock, keys
 from jwtlab.cli import main
+from jwtlab.dpop import jkt_of, make_proof
 from jwtlab.inspect import inspect_token, parse_now, secret_from_b64
 from jwtlab.reasons import REASONS
 
@@ -405,3 +406,12 @@ def test_findings_wrap_to_the_terminal_width_and_stay_whole_in_a_pipe(monkeypatc
     whole = capsys.readouterr().out
     warning = next(line for line in whole.splitlines() if "WARN personal_data" in line)
     assert warning.endswith("can read it."), "piped output keeps each finding on one line"
+
+
+def test_a_dpop_proof_and_a_dpop_bound_token_are_named_as_such() -> None:
+    client = keys.p256_key("dpop-alice")  # demo key
+    proof = make_proof(client, "GET", "https://api.example/orders", now=clock.now(), jti="j-1")
+    codes = [w.code for w in inspect_token(proof).warnings]
+    assert codes == ["dpop_proof"]  # its jwk and missing exp are what a proof should have
+    bound = demo_token(clock.claims("alice", cnf={"jkt": jkt_of(client.public_key)}))
+    assert "dpop_bound" in [w.code for w in inspect_token(bound).warnings]

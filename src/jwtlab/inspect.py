@@ -334,7 +334,13 @@ def _warnings(report: Report) -> list[Finding]:
     if isinstance(alg, str) and alg.lower() == "none":
         out.append(Finding("alg_none", f"The header says alg {alg!r}: the token is unsigned and anyone can write one.",
                            "Verifiers must reject it in any spelling; sign tokens with RS256, ES256 or EdDSA."))
-    in_header = [name for name in ("jku", "jwk", "x5u", "x5c") if name in header]
+    typ = header.get("typ")
+    proof = isinstance(typ, str) and typ.lower() == "dpop+jwt"
+    if proof:
+        out.append(Finding("dpop_proof", "This is a DPoP proof (RFC 9449), not an access token: it names one request "
+                           "(htm, htu, iat, jti) and carries the client's public key as jwk.",
+                           "Send it in the DPoP header beside the bound token; never as a bearer token, never twice."))
+    in_header = [name for name in ("jku", "jwk", "x5u", "x5c") if name in header and not (proof and name == "jwk")]
     if in_header:
         out.append(Finding("key_in_header", f"The header carries {', '.join(in_header)}: a key or key location chosen by whoever made the token.",
                            REASONS["forbidden_header"].fix))
@@ -347,7 +353,12 @@ def _warnings(report: Report) -> list[Finding]:
                            "Treat kid as an opaque lookup key into a fixed key set; never as a file path, SQL or URL."))
     if claims is None:
         return out
-    if "exp" not in claims:
+    cnf = claims.get("cnf")
+    if isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str):
+        out.append(Finding("dpop_bound", "The token is DPoP-bound (cnf.jkt): it is accepted only with a fresh proof "
+                           "signed by the key with that thumbprint, so a copy without the key is useless.",
+                           "Send it as 'Authorization: DPoP <token>' with a DPoP header; see jwtlab.dpop.make_proof."))
+    if "exp" not in claims and not proof:
         out.append(Finding("no_exp", "The token has no exp: it never expires, so a leaked copy works forever.",
                            "Issue tokens with an exp a few minutes ahead and refresh them."))
     start = claims.get("iat", claims.get("nbf"))

@@ -527,7 +527,12 @@
         add("hmac", "HMAC (" + alg + ") uses one shared secret: every service that can verify this token can also mint one. " +
           "Between services prefer a public-key algorithm (EdDSA, ES256, RS256, PS256).");
       }
-      var keyHeaders = ["jku", "jwk", "x5u", "x5c"].filter(function (n) { return has(h, n); });
+      var proof = typeof h.typ === "string" && h.typ.toLowerCase() === "dpop+jwt";
+      if (proof) {
+        add("dpop_proof", "This is a DPoP proof (RFC 9449), not an access token: it names one request (htm, htu, iat, jti) " +
+          "and carries the client's public key as jwk. It travels in the DPoP header beside a bound token, once.");
+      }
+      var keyHeaders = ["jku", "jwk", "x5u", "x5c"].filter(function (n) { return has(h, n) && !(proof && n === "jwk"); });
       if (keyHeaders.length) {
         add("key_in_header", "The header carries " + keyHeaders.join(", ") +
           ": a key or a key location chosen by whoever made the token. Never fetch or trust it.");
@@ -541,7 +546,12 @@
       }
     }
     if (c) {
-      if (!has(c, "exp")) {
+      if (c.cnf !== null && typeof c.cnf === "object" && typeof c.cnf.jkt === "string") {
+        add("dpop_bound", "The token is DPoP-bound (cnf.jkt): it is accepted only with a fresh proof signed by the key " +
+          "with that thumbprint, so a copy without the key is useless.");
+      }
+      var isProof = h && typeof h.typ === "string" && h.typ.toLowerCase() === "dpop+jwt";
+      if (!has(c, "exp") && !isProof) {
         add("no_exp", "No exp claim: this token never expires. A stolen copy works forever.");
       } else if (isNumericDate(c.exp)) {
         var lifetime = isNumericDate(c.iat) ? c.exp - c.iat : null;
