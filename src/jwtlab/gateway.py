@@ -18,6 +18,9 @@ Why each rule (the course bar, `gateway-feature-bar.md`):
 * Phantom tokens (`phantom=PhantomSettings(...)`): an opaque token from the client is introspected at the
   issuer (RFC 7662, `jwtlab.phantom`), the answer cached for at most the token's remaining life and a
   bound, and the services get the same internal JWT as for any other token. Introspection down: 503.
+* Logout (`logout_audience=...`): the gateway receives OpenID Connect back-channel logout tokens at
+  `/backchannel-logout` (`jwtlab.logout`) and refuses every token of a logged-out session (`sid`) at
+  once, instead of letting it live until `exp`.
 * An unmatched route is denied (404), never passed through unverified.
 * Exactly one token per request: a token in the header *and* the query or a cookie is 400
   `invalid_request` — two tokens invite one component to check one and another to use the other.
@@ -62,6 +65,7 @@ from .dpop import DEFAULT_ALGORITHMS as DPOP_ALGORITHMS
 from .dpop import DpopRejected, DpopVerifier
 from .jwks import JwksClient, JwksUnavailable, verify_with
 from .keys import DemoKey, ed25519_key
+from .logout import SessionDenylist, logout_router
 from .phantom import IntrospectionUnavailable, Introspector, PhantomSettings, looks_opaque
 from .verify import TokenRejected
 
@@ -90,7 +94,7 @@ _HOP_BY_HOP = frozenset({
 #: Upstream response headers the gateway does not copy: hop-by-hop, and the ones its own server sets.
 _NOT_RETURNED = _HOP_BY_HOP | {b"date", b"server"}
 
-_OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"})
+_OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/backchannel-logout"})
 
 #: Forwarding and client-certificate headers a client must never set: services behind proxies read them as
 #: the client's address, scheme, host or TLS identity. Compared as prefixes of the normalised name.
@@ -178,6 +182,8 @@ class GatewayConfig:
     dpop_nonce_ttl: float | None = None
     #: Introspect opaque tokens (the phantom-token pattern); None: every token must be a JWT.
     phantom: PhantomSettings | None = None
+    #: The gateway's client id at the issuer, the `aud` of the logout tokens it accepts; None: no receiver.
+    logout_audience: str | None = None
 
     def __post_init__(self) -> None:
         prefixes = tuple(p.lower() for p in self.identity_header_prefixes)
@@ -287,6 +293,8 @@ class Gateway:
         self._internal_header_b64 = b64.encode(header) + "."
         self._nonce_secret = secrets.token_bytes(32)
         self.phantom = Introspector(config.phantom, config.clock) if config.phantom else None
+        longest = (config.max_lifetime or 3600) + config.leeway  # no token of a session outlives this
+        self.logged_out = SessionDenylist(hold=longest, clock=config.clock) if config.logout_audience else None
         self.dpop = DpopVerifier(
             max_age=config.dpop_max_age, max_entries=config.dpop_replay_cache_size, clock=config.clock,
             nonces=self.dpop_nonces if config.dpop_nonce_ttl else None,
@@ -378,6 +386,9 @@ class Gateway:
                     claims = await self._introspect(token, route)
                 else:
                     claims = await self._verify(token, digest, route)
+                if self.logged_out is not None and self.logged_out.denied(claims):
+                    raise _Deny(401, "session_ended", "This token's session was logged out.", error="invalid_token",
+                                log_fields={"sub": claims.get("sub"), "jti": claims.get("jti")})
                 self._check_binding(scope, claims, token, source == "dpop")
                 self._check_scopes(claims, route)
             body = await self._body(receive)
@@ -797,5 +808,14 @@ def create_gateway(config: GatewayConfig, **overrides: Any) -> GatewayApp:
     @app.get("/.well-known/jwks.json")
     async def jwks() -> JSONResponse:
         return JSONResponse(gateway.own_jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    if gateway.logged_out is not None and config.logout_audience:
+        def forget_introspections(_claims: dict[str, Any]) -> None:
+            if gateway.phantom is not None:  # cached introspection answers may belong to the session
+                gateway.phantom.forget()
+
+        app.include_router(logout_router(gateway.logged_out, gateway.jwks.keys, issuer=config.issuer,
+                                         audience=config.logout_audience, algorithms=config.algorithms,
+                                         on_logout=forget_introspections))
 
     return GatewayApp(gateway, app)
