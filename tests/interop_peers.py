@@ -156,11 +156,14 @@ class OidcProvider(NodeProcess):
         """The resource indicator (and so the token's `aud`) of the resource server signing with `alg`."""
         return f"urn:jwtlab:interop:{alg.lower()}"
 
-    def token(self, alg: str) -> str:
-        """An access token from the token endpoint (client credentials grant, RFC 8707 resource)."""
+    def token(self, alg: str, dpop: str | None = None) -> str:
+        """An access token from the token endpoint (client credentials grant, RFC 8707 resource); with a
+        DPoP proof for the token endpoint, a token bound to the proof's key (RFC 9449 §5)."""
         r = httpx.post(self.issuer + "/token", auth=self.CLIENT, timeout=10, data={
-            "grant_type": "client_credentials", "scope": self.SCOPE, "resource": self.resource(alg)})
+            "grant_type": "client_credentials", "scope": self.SCOPE, "resource": self.resource(alg)},
+            headers={"DPoP": dpop} if dpop else {})
         assert r.status_code == 200, (r.status_code, r.text)
+        assert r.json()["token_type"] == ("DPoP" if dpop else "Bearer"), r.json()["token_type"]
         return r.json()["access_token"]
 
     def rotate(self) -> dict[str, Any]:

@@ -9,6 +9,8 @@
 //   {"op": "verify_remote", "alg": "ES256", "jwks_url": "http://127.0.0.1:...", "token": "...",
 //    "issuer": "...", "audience": "...", "typ": "at+jwt"}   (keys from a JWKS URL, loopback only)
 //     -> as for verify
+//   {"op": "verify_dpop", "alg": "ES256", "token": "..."}   (a DPoP proof, key from its own jwk header)
+//     -> {"ok": true, "claims": {...}, "jkt": "..."}  or  {"ok": false, "code": "ERR_..."}
 //   {"op": "versions"} -> {"jose": "x.y.z", "node": "vX"}
 //
 // A rejection answers with jose's own error code, never with the token.
@@ -54,6 +56,19 @@ async function handle(request) {
           typ: request.typ,
         });
         return { ok: true, claims: payload, header: protectedHeader };
+      } catch (error) {
+        return { ok: false, code: error.code ?? error.name };
+      }
+    }
+    case 'verify_dpop': {
+      // A DPoP proof (RFC 9449): verified with the public key it carries, as a resource server would.
+      try {
+        const { payload, protectedHeader } = await jose.jwtVerify(request.token, jose.EmbeddedJWK, {
+          algorithms: [request.alg],
+          typ: 'dpop+jwt',
+        });
+        const jkt = await jose.calculateJwkThumbprint(protectedHeader.jwk);
+        return { ok: true, claims: payload, jkt };
       } catch (error) {
         return { ok: false, code: error.code ?? error.name };
       }

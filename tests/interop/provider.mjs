@@ -67,6 +67,8 @@ function buildProvider(issuer) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 9449: a token request with a DPoP proof gets a token bound to the proof's key (cnf.jkt).
+      dPoP: { enabled: true },
       introspection: { enabled: false },
       // book: resource servers
       resourceIndicators: {
