@@ -533,6 +533,8 @@ class Gateway:
             raise _Deny(401, "issuer", "The token was issued by another issuer.", error="invalid_token")
         if not isinstance(audiences, list) or route.audience not in audiences:
             raise _Deny(401, "audience", "The token is not meant for this service.", error="invalid_token")
+        if "sub" not in claims and isinstance(claims.get("client_id"), str):
+            claims = {**claims, "sub": claims["client_id"]}  # client credentials: the client is the subject
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise _Deny(401, "missing_claim", "The introspected token has no subject.", error="invalid_token")
         return claims

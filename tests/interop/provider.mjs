@@ -29,6 +29,8 @@ const ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
 // stdout carries the protocol only: the library's notices go to stderr.
 console.log = console.info = console.warn;
 export const resourceFor = (alg) => `urn:jwtlab:interop:${alg.toLowerCase()}`;
+// A resource server that gets opaque access tokens (a random string; its claims only by introspection).
+export const OPAQUE_RESOURCE = 'urn:jwtlab:interop:opaque';
 
 // Keys in generations: the newest signs, the previous one is still published for verification.
 const generations = [];
@@ -69,13 +71,18 @@ function buildProvider(issuer) {
       clientCredentials: { enabled: true },
       // RFC 9449: a token request with a DPoP proof gets a token bound to the proof's key (cnf.jkt).
       dPoP: { enabled: true },
-      introspection: { enabled: false },
+      // RFC 7662, for the phantom-token gateway: opaque tokens of the "opaque" resource are looked up here.
+      introspection: { enabled: true },
+      revocation: { enabled: true },
       // book: resource servers
       resourceIndicators: {
         enabled: true,
         defaultResource: () => resourceFor('EdDSA'),
         useGrantedResource: () => true,
         getResourceServerInfo: (ctx, resourceIndicator) => {
+          if (resourceIndicator === OPAQUE_RESOURCE) {
+            return { scope: SCOPE, audience: resourceIndicator, accessTokenTTL: 300, accessTokenFormat: 'opaque' };
+          }
           const alg = byResource[resourceIndicator];
           if (!alg) throw new errors.InvalidTarget();
           return {
