@@ -81,7 +81,12 @@ function buildProvider(issuer) {
         useGrantedResource: () => true,
         getResourceServerInfo: (ctx, resourceIndicator) => {
           if (resourceIndicator === OPAQUE_RESOURCE) {
-            return { scope: SCOPE, audience: resourceIndicator, accessTokenTTL: 300, accessTokenFormat: 'opaque' };
+            return {
+              scope: SCOPE,
+              audience: resourceIndicator,
+              accessTokenTTL: 300,
+              accessTokenFormat: 'opaque',
+            };
           }
           const alg = byResource[resourceIndicator];
           if (!alg) throw new errors.InvalidTarget();
