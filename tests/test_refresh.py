@@ -23,9 +23,10 @@ DETERMINISTIC = settings(
 SCOPE = "orders:read orders:write"
 
 
-def store(clock: Clock | None = None, **options: float) -> tuple[RefreshTokens, Clock]:
+def store(clock: Clock | None = None, **options: int) -> tuple[RefreshTokens, Clock]:
     clock = clock or Clock()
-    return RefreshTokens(clock, absolute_lifetime=3600, idle_lifetime=600, **options), clock  # type: ignore[arg-type]
+    tokens = RefreshTokens(clock, absolute_lifetime=3600, idle_lifetime=600, **options)
+    return tokens, clock
 
 
 def refused(tokens: RefreshTokens, token: object, client_id: str = "web-app") -> str:
@@ -43,7 +44,8 @@ def test_rotation_returns_a_fresh_token_and_retires_the_old_one() -> None:
     clock.advance(300)
     second, grant = tokens.rotate(first, "web-app")
     assert second != first
-    assert (grant.client_id, grant.subject, grant.scope, grant.audience) == ("web-app", "alice", SCOPE, ("orders-api",))
+    described = (grant.client_id, grant.subject, grant.scope, grant.audience)
+    assert described == ("web-app", "alice", SCOPE, ("orders-api",))
     assert grant.issued_at == COURSE_NOW + 300 and grant.expires_at == COURSE_NOW + 900  # idle deadline
     assert grant.family_expires_at == COURSE_NOW + 3600
     third, again = tokens.rotate(second, "web-app")
@@ -113,7 +115,8 @@ def test_revoke_any_token_of_the_family_or_the_family_by_id() -> None:
     sid = tokens.grant_of(other).family_id  # type: ignore[union-attr]
     assert tokens.revoke_family(sid) is True and tokens.revoke_family("no-such-family") is False
     assert refused(tokens, other) == "revoked" and not tokens.family_active(sid)
-    assert not tokens.family_active(grant.family_id) and not tokens.family_active(None)  # type: ignore[arg-type]
+    assert not tokens.family_active(grant.family_id)
+    assert not tokens.family_active(None)  # type: ignore[arg-type]
 
 
 def test_grant_of_never_spends_or_revokes() -> None:
@@ -160,7 +163,8 @@ def test_the_store_and_the_logs_never_hold_a_token(caplog: pytest.LogCaptureFixt
     with pytest.raises(RefreshError) as info:
         tokens.rotate(first, "web-app")
     seen = [first, second]
-    dump = repr(vars(tokens)) + repr(tokens._families) + "".join(f"{r.getMessage()} {r.args}" for r in caplog.records)
+    dump = repr(vars(tokens)) + repr(tokens._families)
+    dump += "".join(f"{record.getMessage()} {record.args}" for record in caplog.records)
     dump += str(info.value) + repr(info.value.args)
     assert caplog.records and not any(token in dump for token in seen)
 
