@@ -8,6 +8,14 @@ gateway survives them. It is deliberately small: the password grant for the demo
 token exchange (RFC 8693) for services acting for a user — enough to mint RFC 9068 access tokens
 (`typ: at+jwt`, `aud` per requested resource, `scope`, `jti`, `exp`).
 
+A token's life after the login: the password grant also returns an opaque refresh token, the first of a
+*family* (`jwtlab.refresh.RefreshTokens`); the `refresh_token` grant rotates it (each one works once,
+and a retired one coming back revokes the whole family, RFC 9700 §4.14.2) and may narrow the scope,
+never widen it. Access tokens of a login carry its family id as `sid`. `POST /revoke` (RFC 7009) ends a
+family or denies one access token's `jti`; `POST /introspect` (RFC 7662) tells an authenticated client
+whether a token is still active — which is how revocation reaches a service that asks, since a JWT
+alone stays valid until its `exp` wherever it is only verified.
+
 Token exchange applies the rules of `jwtlab.exchange` (scope only narrows, one audience per token, `act`
 records every hop) but signs with the IdP's own rotating key, so an exchanged token verifies against the
 same JWKS as every other token of this issuer.
@@ -36,7 +44,9 @@ from .client_auth import CLIENT_ASSERTION_TYPE, ClientAssertionVerifier, ClientA
 from .clock import DEMO_ISSUER, Clock
 from .exchange import TOKEN_EXCHANGE_GRANT, ExchangeError, SecurityTokenService, TargetService
 from .keys import JWK, ed25519_key
+from .refresh import RefreshError, RefreshGrant, RefreshTokens
 from .rotation import KeyRotation, RotationPolicy
+from .verify import TokenRejected, verify_token
 
 __all__ = [
     "DemoUser", "DemoClient", "DEMO_USERS", "DEMO_CLIENTS", "DEMO_RESOURCES", "IdpFaults", "IdentityProvider",
@@ -146,6 +156,8 @@ class IdentityProvider:
     jwks_max_age: int | None = None
     faults: IdpFaults = field(default_factory=IdpFaults)
     jwks_requests: int = 0
+    refresh_tokens: RefreshTokens | None = None  #: default: on the IdP's clock, 8 h logins, 30 min idle
+    max_denied: int = 100_000  #: revoked access tokens remembered at once (each only until its `exp`)
 
     def __post_init__(self) -> None:
         if self.rotation is None:
@@ -157,6 +169,12 @@ class IdentityProvider:
             self.jwks_max_age = int(self.rotation.policy.max_cache_ttl)
         if self.jwks_max_age > self.rotation.policy.max_cache_ttl:
             raise ValueError("jwks_max_age exceeds the rotation policy's max_cache_ttl")
+        if self.refresh_tokens is None:
+            self.refresh_tokens = RefreshTokens(self.clock)
+        if self.refresh_tokens.idle_lifetime < self.token_lifetime:
+            raise ValueError("the refresh tokens' idle_lifetime is shorter than token_lifetime: a client "
+                             "that refreshes when its access token expires would find its refresh token gone")
+        self._denied: dict[str, float] = {}  # jti of a revoked access token -> its exp
         # One verifier (and so one replay cache) for every grant: an assertion is accepted once, anywhere.
         self.assertions = ClientAssertionVerifier(
             {c.client_id: c.jwk for c in self.clients.values() if c.jwk}, self.token_endpoint, now=self.clock
@@ -266,9 +284,13 @@ class IdentityProvider:
     def token_response(self, request: Request, form: dict[str, str], audiences: list[str]) -> dict[str, Any]:
         client = self._client(request, form)
         grant = form.get("grant_type")
-        if grant not in ("password", "client_credentials", TOKEN_EXCHANGE_GRANT):
+        if grant not in GRANT_TYPES:
             raise OAuthError("unsupported_grant_type",
-                             "Only the password, client_credentials and token-exchange grants exist here.")
+                             f"The grants here are {', '.join(GRANT_TYPES[:-1])} and token exchange.")
+        if grant == "refresh_token":
+            # No grant check of its own: only the password grant issues refresh tokens, and each one is
+            # bound to the client it was issued to (`RefreshTokens.rotate` refuses any other).
+            return self.refresh(client, form, audiences)
         if grant not in client.grants or (grant != "password" and not client.confidential):
             raise OAuthError("unauthorized_client", f"Client {client.client_id!r} may not use the {grant} grant.")
         if grant == TOKEN_EXCHANGE_GRANT:
@@ -293,8 +315,169 @@ class IdentityProvider:
             raise OAuthError("invalid_scope", "None of the requested scopes can be granted for this audience.")
         scope = " ".join(granted)
         aud: str | list[str] = audiences[0] if len(audiences) == 1 else audiences
-        token = self.issue(sub, aud, scope, client_id=client.client_id)
-        return {"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime, "scope": scope}
+        if grant != "password":  # RFC 6749 §4.4.3: a client that can log in again needs no refresh token
+            return self._token_body(self.issue(sub, aud, scope, client_id=client.client_id), scope)
+        # A login starts a refresh-token family; its id is the access tokens' `sid`, so that revoking the
+        # family (logout, detected reuse) also makes introspection call its access tokens inactive.
+        assert self.refresh_tokens is not None
+        refresh = self.refresh_tokens.issue(client.client_id, sub, scope, audience=tuple(audiences))
+        family = self.refresh_tokens.grant_of(refresh)
+        assert family is not None
+        token = self.issue(sub, aud, scope, client_id=client.client_id, extra={"sid": family.family_id})
+        return self._token_body(token, scope, refresh)
+
+    def _token_body(self, access_token: str, scope: str, refresh_token: str | None = None) -> dict[str, Any]:
+        """A successful token response (RFC 6749 §5.1)."""
+        body = {"access_token": access_token, "token_type": "Bearer", "expires_in": self.token_lifetime,
+                "scope": scope}
+        return body if refresh_token is None else {**body, "refresh_token": refresh_token}
+
+    # -- refresh, revocation, introspection ---------------------------------------------------------
+
+    def refresh(self, client: DemoClient, form: dict[str, str], audiences: list[str]) -> dict[str, Any]:
+        """The `refresh_token` grant (RFC 6749 §6) with rotation: a new access token *and* refresh token.
+
+        `scope=` may narrow what the login was granted, never widen it (`invalid_scope`); `audience=` may
+        name some of the login's audiences (default: all of them), never another one (`invalid_target`).
+        The request is checked before the refresh token is spent, so a refused request does not cost the
+        client its token. A reused, revoked, expired, unknown or foreign token is `invalid_grant` with the
+        store's reason code (`jwtlab.refresh.REFRESH_REASONS`).
+        """
+        assert self.refresh_tokens is not None
+        token = form.get("refresh_token", "")
+        if not token:
+            raise OAuthError("invalid_request", "Send the refresh token as refresh_token=...")
+        current = self.refresh_tokens.grant_of(token)
+        if current is not None and current.client_id == client.client_id:
+            self._refresh_target(current, form, audiences)
+        try:
+            new_refresh, grant = self.refresh_tokens.rotate(token, client.client_id)
+        except RefreshError as exc:
+            raise OAuthError(exc.error, exc.description, reason=exc.reason) from None
+        aud, scope = self._refresh_target(grant, form, audiences)  # same family, same (passing) answer
+        access = self.issue(grant.subject, aud, scope, client_id=client.client_id,
+                            extra={"sid": grant.family_id})
+        return self._token_body(access, scope, new_refresh)
+
+    def _refresh_target(
+        self, grant: RefreshGrant, form: dict[str, str], audiences: list[str]
+    ) -> tuple[str | list[str], str]:
+        """The audience and scope a refresh request may get from `grant`, or the OAuth error refusing it."""
+        wanted = audiences or list(grant.audience)
+        if not wanted:
+            raise OAuthError("invalid_target", "Name the API the token is for with audience=...")
+        if not set(wanted) <= set(grant.audience):
+            raise OAuthError("invalid_target", "A refresh cannot add an audience the login was not for.")
+        held = set(grant.scope.split())
+        requested = set(form.get("scope", "").split()) or held
+        if not requested <= held:
+            raise OAuthError("invalid_scope", "A refresh may narrow the scope of the login, never widen it.")
+        target_scopes = frozenset().union(*(self.resources.get(a, frozenset()) for a in wanted))
+        granted = sorted(requested & target_scopes)
+        if not granted:
+            raise OAuthError("invalid_scope", "None of these scopes can be granted for this audience.")
+        return (wanted[0] if len(wanted) == 1 else wanted), " ".join(granted)
+
+    def verified_access_token(self, token: str) -> dict[str, Any] | None:
+        """The claims of an access token this IdP signed and that has not expired, else None (never raises).
+
+        Checked against the IdP's own current JWKS with no leeway (the issuer knows its own clock) and no
+        audience (the issuer vouches for its tokens whatever API they are for). Revocation is not looked at
+        here: see `access_token_active`.
+        """
+        assert self.rotation is not None
+        jwks = self.jwks()
+        algorithms = sorted({str(k["alg"]) for k in jwks["keys"] if k.get("alg")})
+        if not algorithms:  # every key revoked: nothing this IdP signed verifies any more
+            return None
+        try:
+            return verify_token(token, jwks, issuer=self.issuer, audience=None, algorithms=algorithms,
+                                leeway=0, typ="at+jwt", required=("exp", "iat", "iss", "sub", "jti"),
+                                now=self.clock(), max_lifetime=self.rotation.policy.max_token_lifetime)
+        except (TokenRejected, ValueError):
+            return None
+
+    def access_token_active(self, claims: dict[str, Any]) -> bool:
+        """Whether verified access-token claims are still good: `jti` and login (`sid`) not revoked."""
+        assert self.refresh_tokens is not None
+        if self._denied.get(str(claims.get("jti")), 0) > self.clock():
+            return False
+        return "sid" not in claims or self.refresh_tokens.family_active(claims["sid"])
+
+    def revoke_token(self, client: DemoClient, form: dict[str, str]) -> None:
+        """RFC 7009 for an authenticated client (public clients by client_id, as at the token endpoint).
+
+        A refresh token revokes its whole family (the login); an access token's `jti` is denied until its
+        `exp`. Anything unknown, invalid or expired is quietly ignored (200: there is nothing to revoke,
+        §2.2). A valid token of *another* client is refused with `invalid_grant` (§2.1), and not revoked.
+        The optional `token_type_hint` is not needed: the two kinds cannot be mistaken for each other (an
+        access token is a signed JWT, a refresh token an opaque string without dots).
+        """
+        assert self.refresh_tokens is not None
+        token = _token_parameter(form)
+        owner = self.refresh_tokens.owner_of(token)
+        claims = None if owner is not None else self.verified_access_token(token)
+        if claims is not None:
+            owner = str(claims.get("client_id"))
+        if owner is None:
+            return
+        if owner != client.client_id:
+            raise OAuthError("invalid_grant", "The token was issued to another client.",
+                             reason="wrong_client")
+        if claims is None:
+            self.refresh_tokens.revoke(token, client_id=client.client_id)
+            return
+        now = self.clock()
+        if len(self._denied) >= self.max_denied:
+            self._denied = {jti: exp for jti, exp in self._denied.items() if exp > now}
+        if len(self._denied) >= self.max_denied:  # cannot remember it: say so, never pretend it is revoked
+            raise OAuthError("temporarily_unavailable", "Too many revoked tokens; try again later.", 503)
+        self._denied[str(claims["jti"])] = float(claims["exp"])
+        log.info("revoked access token client=%s jti=%s", client.client_id, claims["jti"])
+
+    def introspect(self, client: DemoClient, form: dict[str, str]) -> dict[str, Any]:
+        """RFC 7662 for an authenticated, confidential client: `{"active": false}` or the token's claims.
+
+        Inactive covers everything a caller must not use: unknown, garbage, expired, revoked, of a revoked
+        login, signed by a key that left the JWKS — with no hint which, so the answer is no oracle. An
+        access token is described to any confidential client (a resource server, a gateway); a refresh
+        token only to the client it was issued to, since nobody else should ever hold one.
+        """
+        assert self.refresh_tokens is not None
+        token = _token_parameter(form)
+        grant = self.refresh_tokens.grant_of(token)
+        if grant is not None:
+            if grant.client_id != client.client_id:
+                return {"active": False}
+            body: dict[str, Any] = {
+                "active": True, "token_type": "refresh_token", "iss": self.issuer, "sub": grant.subject,
+                "client_id": grant.client_id, "scope": grant.scope, "iat": int(grant.issued_at),
+                "exp": int(grant.expires_at), "sid": grant.family_id,
+            }
+            if grant.audience:
+                body["aud"] = grant.audience[0] if len(grant.audience) == 1 else list(grant.audience)
+            return body
+        claims = self.verified_access_token(token)
+        if claims is None or not self.access_token_active(claims):
+            return {"active": False}
+        return {"active": True, "token_type": "Bearer",
+                **{name: claims[name] for name in INTROSPECTED_CLAIMS if name in claims}}
+
+
+#: The grant types of the token endpoint, as advertised in the discovery document.
+GRANT_TYPES = ("password", "refresh_token", "client_credentials", TOKEN_EXCHANGE_GRANT)
+
+#: Access-token claims an introspection answer repeats (RFC 7662 §2.2), plus the login (`sid`) and the
+#: delegation chain (`act`), which a gateway needs as much as the subject.
+INTROSPECTED_CLAIMS = ("iss", "sub", "aud", "scope", "client_id", "iat", "exp", "jti", "sid", "act")
+
+
+def _token_parameter(form: dict[str, str]) -> str:
+    """The `token` of a revocation or introspection request (RFC 7009 §2.1, RFC 7662 §2.1)."""
+    token = form.get("token", "")
+    if not token:
+        raise OAuthError("invalid_request", "Send the token as token=...")
+    return token
 
 
 @dataclass(frozen=True)
@@ -335,9 +518,13 @@ def create_idp(idp: IdentityProvider | None = None, **settings: Any) -> FastAPI:
             "issuer": idp.issuer,
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "token_endpoint": f"{base}/token",
-            "grant_types_supported": ["password", "client_credentials", TOKEN_EXCHANGE_GRANT],
+            "revocation_endpoint": f"{base}/revoke",
+            "introspection_endpoint": f"{base}/introspect",
+            "grant_types_supported": list(GRANT_TYPES),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
             "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
             "id_token_signing_alg_values_supported": ["EdDSA"],
             "scopes_supported": sorted(frozenset().union(*idp.resources.values())),
         }
@@ -353,20 +540,55 @@ def create_idp(idp: IdentityProvider | None = None, **settings: Any) -> FastAPI:
 
     @app.post("/token")
     async def token(request: Request) -> Response:
-        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-        try:
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != "application/x-www-form-urlencoded":
-                raise OAuthError("invalid_request", "Send the token request as application/x-www-form-urlencoded.")
-            body = await request.body()
-            if len(body) > 8192:
-                raise OAuthError("invalid_request", "The token request is too large.")
-            form, audiences = _parse_form(body)
-            return JSONResponse(idp.token_response(request, form, audiences), headers=headers)
-        except OAuthError as exc:
-            if exc.status == 401:
-                headers["WWW-Authenticate"] = 'Basic realm="demo-idp"'
-            log.info("token request refused: %s", exc.error)
-            return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        return await _form_endpoint(request, "token", lambda f, a: idp.token_response(request, f, a))
+
+    @app.post("/revoke")
+    async def revoke(request: Request) -> Response:
+        def handle(form: dict[str, str], _: list[str]) -> dict[str, Any]:
+            idp.revoke_token(idp._client(request, form), form)
+            return {}  # RFC 7009 §2.2: 200, revoked or not (the body is ignored)
+
+        return await _form_endpoint(request, "revocation", handle)
+
+    @app.post("/introspect")
+    async def introspect(request: Request) -> Response:
+        def handle(form: dict[str, str], _: list[str]) -> dict[str, Any]:
+            client = idp._client(request, form)
+            if not client.confidential:  # a bare client_id proves nothing: claims go to authenticated callers
+                raise OAuthError("invalid_client", "Introspection needs client authentication.", 401)
+            return idp.introspect(client, form)
+
+        return await _form_endpoint(request, "introspection", handle)
 
     return app
+
+
+MAX_FORM_BYTES = 8192  #: the largest request body the IdP's form endpoints read
+
+
+async def _form_endpoint(
+    request: Request, name: str, handle: Callable[[dict[str, str], list[str]], dict[str, Any]]
+) -> Response:
+    """Shared by /token, /revoke and /introspect: a form body of bounded size in, JSON out, never cached.
+
+    Every refusal is an `OAuthError` body (400, or 401 with a Basic challenge for client authentication);
+    the log line names the endpoint, the error and the reason code, never a token or a secret.
+    """
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    try:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            raise OAuthError("invalid_request",
+                             f"Send the {name} request as application/x-www-form-urlencoded.")
+        body = b""
+        async for chunk in request.stream():  # stop reading at the limit instead of buffering any size
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise OAuthError("invalid_request", f"The {name} request is too large.")
+        form, audiences = _parse_form(body)
+        return JSONResponse(handle(form, audiences), headers=headers)
+    except OAuthError as exc:
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="demo-idp"'
+        log.info("%s request refused: error=%s reason=%s", name, exc.error, exc.reason or "-")
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
