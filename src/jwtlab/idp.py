@@ -16,6 +16,12 @@ family or denies one access token's `jti`; `POST /introspect` (RFC 7662) tells a
 whether a token is still active — which is how revocation reaches a service that asks, since a JWT
 alone stays valid until its `exp` wherever it is only verified.
 
+Options for Part V: `opaque_access_tokens=True` issues random handles instead of JWTs (their claims only
+through `/introspect`, for the phantom-token gateway); a token request with a `DPoP` proof gets access
+tokens bound to the proof's key (`cnf.jkt`, `token_type: DPoP`, RFC 9449 §5); and every revoked login
+(logout, detected reuse) is announced to `logout_receivers` with an OpenID Connect back-channel logout
+token (`jwtlab.logout`), before the request that revoked it is answered.
+
 Token exchange applies the rules of `jwtlab.exchange` (scope only narrows, one audience per token, `act`
 records every hop) but signs with the IdP's own rotating key, so an exchanged token verifies against the
 same JWKS as every other token of this issuer.
@@ -28,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
+import hashlib
 import hmac
 import logging
 import secrets
@@ -36,14 +44,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from .client_auth import CLIENT_ASSERTION_TYPE, ClientAssertionVerifier, ClientAuthError
 from .clock import DEMO_ISSUER, Clock
+from .dpop import DpopRejected, DpopVerifier
 from .exchange import TOKEN_EXCHANGE_GRANT, ExchangeError, SecurityTokenService, TargetService
 from .keys import JWK, ed25519_key
+from .logout import logout_token
 from .refresh import RefreshError, RefreshGrant, RefreshTokens
 from .rotation import KeyRotation, RotationPolicy
 from .verify import TokenRejected, verify_token
@@ -107,6 +118,8 @@ DEMO_CLIENTS: dict[str, DemoClient] = {
         # Services that exchange the token they received for one addressed to the next service (RFC 8693).
         DemoClient("orders-api", "orders-api-demo-secret", frozenset({TOKEN_EXCHANGE_GRANT}), frozenset()),
         DemoClient("payments-api", "payments-api-demo-secret", frozenset({TOKEN_EXCHANGE_GRANT}), frozenset()),
+        # The gateway as a client of its own: it introspects opaque tokens and receives logout tokens.
+        DemoClient("gateway", "gateway-demo-secret", frozenset(), frozenset()),
     ]
 }
 
@@ -158,6 +171,11 @@ class IdentityProvider:
     jwks_requests: int = 0
     refresh_tokens: RefreshTokens | None = None  #: default: on the IdP's clock, 8 h logins, 30 min idle
     max_denied: int = 100_000  #: revoked access tokens remembered at once (each only until its `exp`)
+    opaque_access_tokens: bool = False  #: random handles instead of JWTs (claims via /introspect only)
+    #: client_id -> URL of its back-channel logout endpoint; each revoked login is announced there.
+    logout_receivers: dict[str, str] = field(default_factory=dict)
+    #: (client_id, HTTP status or error name) of every logout token sent, for tests and notebooks.
+    logout_deliveries: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.rotation is None:
@@ -175,6 +193,10 @@ class IdentityProvider:
             raise ValueError("the refresh tokens' idle_lifetime is shorter than token_lifetime: a client "
                              "that refreshes when its access token expires would find its refresh token gone")
         self._denied: dict[str, float] = {}  # jti of a revoked access token -> its exp
+        self._opaque: dict[str, dict[str, Any]] = {}  # SHA-256 of an opaque access token -> its claims
+        self._ended_logins: list[tuple[str, str]] = []  # (sid, sub) to announce to logout_receivers
+        self.refresh_tokens.on_revoke = lambda sid, sub: self._ended_logins.append((sid, sub))
+        self.dpop = DpopVerifier(clock=self.clock)  # proofs at the token endpoint: its own replay cache
         # One verifier (and so one replay cache) for every grant: an assertion is accepted once, anywhere.
         self.assertions = ClientAssertionVerifier(
             {c.client_id: c.jwk for c in self.clients.values() if c.jwk}, self.token_endpoint, now=self.clock
@@ -211,9 +233,26 @@ class IdentityProvider:
             "iss": self.issuer, "sub": sub, "aud": audience, "scope": scope, "client_id": client_id,
             "iat": now, "exp": now + lifetime, "jti": secrets.token_urlsafe(12), **(extra or {}),
         }
+        jkt = _DPOP_JKT.get()
+        if jkt is not None:  # the token request carried a valid DPoP proof: bind the token to its key
+            claims["cnf"] = {"jkt": jkt}
+        if self.opaque_access_tokens:
+            return self._opaque_handle(claims)
         token = jwt.encode(claims, key.signing_key, algorithm=key.alg, headers={"kid": key.kid, "typ": "at+jwt"})
         log.info("issued token sub=%s client=%s aud=%s kid=%s jti=%s", sub, client_id, audience, key.kid, claims["jti"])
         return token
+
+    def _opaque_handle(self, claims: dict[str, Any]) -> str:
+        """Store the claims under a random handle's hash; the handle is the token (RFC 6749 §1.4)."""
+        now = self.clock()
+        if len(self._opaque) >= self.max_denied:
+            self._opaque = {h: c for h, c in self._opaque.items() if c["exp"] > now}
+        while len(self._opaque) >= self.max_denied:  # full of live tokens: the oldest stops working
+            del self._opaque[next(iter(self._opaque))]
+        handle = secrets.token_urlsafe(32)
+        self._opaque[hashlib.sha256(handle.encode()).hexdigest()] = claims
+        log.info("issued opaque token sub=%s client=%s jti=%s", claims["sub"], claims["client_id"], claims["jti"])
+        return handle
 
     def revoke(self, kid: str) -> None:
         """Emergency revoke: the key leaves the JWKS now; its tokens stop verifying after caches refresh."""
@@ -281,6 +320,30 @@ class IdentityProvider:
             raise OAuthError("invalid_client", "Unknown client, or a confidential client without Basic authentication.", 401)
         return client
 
+    def dpop_token_response(self, request: Request, form: dict[str, str], audiences: list[str]) -> dict[str, Any]:
+        """`token_response`, with the request's DPoP proof (if any) checked first (RFC 9449 §5).
+
+        The proof must name this endpoint as the client reached it (the socket's address, never the
+        Host header) and POST; its key's thumbprint is then bound into every access token issued for
+        the request. A bad proof is 400 `invalid_dpop_proof`, before the client is even authenticated.
+        """
+        proofs = request.headers.getlist("dpop")
+        if not proofs:
+            return self.token_response(request, form, audiences)
+        host, port = request.scope.get("server") or ("127.0.0.1", 80)
+        url = f"{request.url.scheme}://{host}:{port}{request.url.path}"
+        try:
+            if len(proofs) != 1:
+                raise DpopRejected("dpop_missing", "Send exactly one DPoP header.")
+            proof = self.dpop.verify(proofs[0], method="POST", url=url)
+        except DpopRejected as exc:
+            raise OAuthError("invalid_dpop_proof", exc.message, reason=exc.reason) from None
+        bound = _DPOP_JKT.set(proof.jkt)
+        try:
+            return self.token_response(request, form, audiences)
+        finally:
+            _DPOP_JKT.reset(bound)
+
     def token_response(self, request: Request, form: dict[str, str], audiences: list[str]) -> dict[str, Any]:
         client = self._client(request, form)
         grant = form.get("grant_type")
@@ -328,7 +391,8 @@ class IdentityProvider:
 
     def _token_body(self, access_token: str, scope: str, refresh_token: str | None = None) -> dict[str, Any]:
         """A successful token response (RFC 6749 §5.1)."""
-        body = {"access_token": access_token, "token_type": "Bearer", "expires_in": self.token_lifetime,
+        token_type = "DPoP" if _DPOP_JKT.get() is not None else "Bearer"
+        body = {"access_token": access_token, "token_type": token_type, "expires_in": self.token_lifetime,
                 "scope": scope}
         return body if refresh_token is None else {**body, "refresh_token": refresh_token}
 
@@ -386,6 +450,9 @@ class IdentityProvider:
         here: see `access_token_active`.
         """
         assert self.rotation is not None
+        if self.opaque_access_tokens and isinstance(token, str) and "." not in token:
+            claims = self._opaque.get(hashlib.sha256(token.encode("utf-8", "replace")).hexdigest())
+            return claims if claims is not None and claims["exp"] > self.clock() else None
         jwks = self.jwks()
         algorithms = sorted({str(k["alg"]) for k in jwks["keys"] if k.get("alg")})
         if not algorithms:  # every key revoked: nothing this IdP signed verifies any more
@@ -464,6 +531,32 @@ class IdentityProvider:
                 **{name: claims[name] for name in INTROSPECTED_CLAIMS if name in claims}}
 
 
+    async def announce_logouts(self) -> None:
+        """Send a back-channel logout token for every login revoked since the last call, to every
+        receiver, and wait for the answers: the request that ended the login is answered only after the
+        services were told. A receiver that fails is recorded, never retried here."""
+        ended, self._ended_logins = self._ended_logins, []
+        if not ended or not self.logout_receivers:
+            return
+        assert self.rotation is not None
+        key = self.rotation.signing_key(self.clock())
+        async with httpx.AsyncClient(timeout=5) as http:
+            for sid, sub in ended:
+                for client_id, url in self.logout_receivers.items():
+                    token = logout_token(key, issuer=self.issuer, audience=client_id, now=self.clock(),
+                                         sid=sid, sub=sub)
+                    try:
+                        resp = await http.post(url, data={"logout_token": token})
+                        outcome = str(resp.status_code)
+                    except httpx.HTTPError as exc:
+                        outcome = type(exc).__name__
+                    self.logout_deliveries.append((client_id, outcome))
+                    log.info("back-channel logout sid=%s to=%s: %s", sid, client_id, outcome)
+
+
+#: The DPoP key thumbprint of the token request being answered (None: a bearer-token request).
+_DPOP_JKT: contextvars.ContextVar[str | None] = contextvars.ContextVar("jwtlab_idp_dpop_jkt", default=None)
+
 #: The grant types of the token endpoint, as advertised in the discovery document.
 GRANT_TYPES = ("password", "refresh_token", "client_credentials", TOKEN_EXCHANGE_GRANT)
 
@@ -519,6 +612,7 @@ def create_idp(idp: IdentityProvider | None = None, **settings: Any) -> FastAPI:
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "token_endpoint": f"{base}/token",
             "revocation_endpoint": f"{base}/revoke",
+            "dpop_signing_alg_values_supported": list(idp.dpop.algorithms),
             "introspection_endpoint": f"{base}/introspect",
             "grant_types_supported": list(GRANT_TYPES),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt", "none"],
@@ -540,7 +634,9 @@ def create_idp(idp: IdentityProvider | None = None, **settings: Any) -> FastAPI:
 
     @app.post("/token")
     async def token(request: Request) -> Response:
-        return await _form_endpoint(request, "token", lambda f, a: idp.token_response(request, f, a))
+        response = await _form_endpoint(request, "token", lambda f, a: idp.dpop_token_response(request, f, a))
+        await idp.announce_logouts()  # a detected refresh-token reuse ends a login
+        return response
 
     @app.post("/revoke")
     async def revoke(request: Request) -> Response:
@@ -548,7 +644,9 @@ def create_idp(idp: IdentityProvider | None = None, **settings: Any) -> FastAPI:
             idp.revoke_token(idp._client(request, form), form)
             return {}  # RFC 7009 §2.2: 200, revoked or not (the body is ignored)
 
-        return await _form_endpoint(request, "revocation", handle)
+        response = await _form_endpoint(request, "revocation", handle)
+        await idp.announce_logouts()  # revoking a refresh token ends its login
+        return response
 
     @app.post("/introspect")
     async def introspect(request: Request) -> Response:

@@ -188,7 +188,11 @@ def logout_router(
             message = str(exc) if isinstance(exc, LogoutRejected) else "The body is not a form."
             return JSONResponse({"error": "invalid_request", "error_description": message}, status_code=400,
                                 headers={"Cache-Control": "no-store"})
-        denylist.deny(sid=claims.get("sid"), sub=claims.get("sub"))
+        sid = claims.get("sid")
+        if isinstance(sid, str) and sid:  # with both, the session alone ends: not the user's other devices
+            denylist.deny(sid=sid)
+        else:
+            denylist.deny(sub=claims.get("sub"))
         if on_logout is not None:
             on_logout(claims)
         return Response(status_code=200, headers={"Cache-Control": "no-store"})

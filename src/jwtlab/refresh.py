@@ -143,6 +143,9 @@ class RefreshTokens:
         self._families: dict[str, _Family] = {}  # insertion order = age, for eviction
         self._index: dict[str, str] = {}  # token hash (current or retired) -> family id
         self._lock = threading.Lock()
+        #: Called with (family id, subject) whenever a family is revoked — reuse, logout, limit — so the
+        #: issuer can tell the services (back-channel logout). It runs under the store's lock: keep it short.
+        self.on_revoke: Callable[[str, str], None] | None = None
 
     def __len__(self) -> int:
         """The number of families held (live or dead but not yet pruned)."""
@@ -194,14 +197,14 @@ class RefreshTokens:
                 raise self._refuse("expired", family, client_id)
             digest = _digest(token)
             if digest != family.current:
-                family.revoked = True  # RFC 9700 §4.14.2: a retired token came back, so revoke every token
+                self._mark_revoked(family)  # RFC 9700 §4.14.2: a retired token came back, so revoke every token
                 log.warning("refresh token reused: family revoked sid=%s client=%s",
                             family.family_id, client_id)
                 raise RefreshError("reused")
             if now >= family.idle_deadline(self.idle_lifetime):
                 raise self._refuse("expired", family, client_id)
             if len(family.used) >= self.max_rotations:
-                family.revoked = True
+                self._mark_revoked(family)
                 raise self._refuse("expired", family, client_id, "The login reached its rotation limit.")
             new_token, new_digest = self._new_token()
             family.used.add(family.current)
@@ -242,7 +245,7 @@ class RefreshTokens:
             family = self._family_of(token)
             if family is None or (client_id is not None and family.client_id != client_id):
                 return False
-            family.revoked = True
+            self._mark_revoked(family)
         log.info("refresh family revoked sid=%s client=%s", family.family_id, family.client_id)
         return True
 
@@ -252,7 +255,7 @@ class RefreshTokens:
             family = self._families.get(family_id) if isinstance(family_id, str) else None
             if family is None:
                 return False
-            family.revoked = True
+            self._mark_revoked(family)
         log.info("refresh family revoked sid=%s client=%s", family.family_id, family.client_id)
         return True
 
@@ -296,6 +299,12 @@ class RefreshTokens:
         sid = family.family_id if family else "-"
         log.info("refresh refused reason=%s sid=%s client=%s", reason, sid, client_id)
         return RefreshError(reason, description)
+
+    def _mark_revoked(self, family: _Family) -> None:
+        if not family.revoked:
+            family.revoked = True
+            if self.on_revoke is not None:
+                self.on_revoke(family.family_id, family.subject)
 
     def _forget(self, family: _Family) -> None:
         for digest in (family.current, *family.used):

@@ -19,10 +19,14 @@ from typing import Any
 from .clock import DEMO_ISSUER, Clock
 from .gateway import Gateway, GatewayConfig, Route, create_gateway
 from .idp import IdentityProvider, create_idp
+from .phantom import PhantomSettings
 from .services import Service, start
 from .upstream import create_service
 
-__all__ = ["DemoStack", "demo_stack", "demo_routes"]
+__all__ = ["DemoStack", "demo_stack", "demo_routes", "GATEWAY_CLIENT"]
+
+#: The gateway's DEMO client at the IdP (`jwtlab.idp.DEMO_CLIENTS`): it introspects and receives logouts.
+GATEWAY_CLIENT = ("gateway", "gateway-demo-secret")
 
 
 @dataclass
@@ -58,9 +62,15 @@ def demo_stack(
     routes: Callable[[dict[str, str]], list[Route]] = demo_routes,
     jwks_options: dict[str, Any] | None = None,
     ports: dict[str, int] | None = None,
+    introspect: bool = False,
+    logout: bool = False,
     **gateway_settings: Any,
 ) -> Iterator[DemoStack]:
     """Start the stack; everything is stopped when the block ends (services first, IdP last).
+
+    `introspect`: the gateway introspects opaque tokens at the IdP as its DEMO client "gateway" (the
+    phantom-token mode; pair it with `IdentityProvider(opaque_access_tokens=True)`). `logout`: the IdP
+    announces every ended login to the gateway's back-channel logout endpoint.
 
     `ports` pins a port per name (idp, gateway, orders, payments, inventory) so printed commands stay
     valid from run to run (`jwtlab up --port-base`); any name not given gets a free port from the OS.
@@ -72,11 +82,18 @@ def demo_stack(
     try:
         idp_service = start(create_idp(idp), name="idp", port=port("idp", 0))
         started.append(idp_service)
+        if introspect:
+            gateway_settings.setdefault("phantom", PhantomSettings(
+                idp_service.url + "/introspect", *GATEWAY_CLIENT, max_cache_seconds=30))
+        if logout:
+            gateway_settings.setdefault("logout_audience", GATEWAY_CLIENT[0])
         config = GatewayConfig(issuer=DEMO_ISSUER, jwks_url=idp_service.url + "/.well-known/jwks.json",
                                clock=clock.now, jwks_options=jwks_options or {}, **gateway_settings)
         gateway_app = create_gateway(config)
         gateway = start(gateway_app, name="gateway", port=port("gateway", 0))
         started.append(gateway)
+        if logout:
+            idp.logout_receivers[GATEWAY_CLIENT[0]] = gateway.url + "/backchannel-logout"
         gw_jwks = gateway.url + "/.well-known/jwks.json"
         orders = start(create_service("orders", gateway_jwks_url=gw_jwks, clock=clock.now), name="orders",
                        port=port("orders", 0))
