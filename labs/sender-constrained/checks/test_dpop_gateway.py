@@ -146,6 +146,12 @@ def through(gateway: Gateway, cases: dict[str, tuple[str | None, Any]], error: s
             if not refused(resp := gateway.send(token, proofs, method, scheme), error)]
 
 
+def listed(found: list[str], most: int = 4) -> str:
+    """The first few of what got through, and how many more: enough to act on, short enough to read."""
+    more = f"; and {len(found) - most} more" if len(found) > most else ""
+    return "; ".join(found[:most]) + more
+
+
 def raises_refused(call: Any, *args: Any) -> Any:
     with pytest.raises(gw.Refused) as info:
         call(*args)
@@ -166,8 +172,9 @@ def test_the_dpop_scheme_and_one_proof_are_read() -> None:
 def test_a_stolen_token_as_bearer_or_without_a_proof_is_401(gateway: Gateway) -> None:
     token = gateway.token()
     proof = gateway.proof(token)
-    found = through(gateway, {"alice's token as Bearer, with a good proof": (token, proof),
-                              "alice's token as Basic": (token, proof)}, "invalid_token", scheme="Bearer")
+    found = through(gateway, {"alice's token as Bearer, with a good proof": (token, proof)}, "invalid_token",
+                    scheme="Bearer")
+    found += through(gateway, {"alice's token as Basic": (token, proof)}, "invalid_token", scheme="Basic")
     found += through(gateway, {"the DPoP scheme without a token": ("", proof)}, "invalid_token")
     found += through(gateway, {"alice's token without any DPoP header": (token, None),
                                "alice's token with two DPoP headers": (token, [proof, gateway.proof(token)]),
@@ -178,7 +185,7 @@ def test_a_stolen_token_as_bearer_or_without_a_proof_is_401(gateway: Gateway) ->
     assert not found, (
         "a bearer token works for whoever holds it; this gateway must accept the token only with the DPoP "
         "scheme and exactly one proof (401, WWW-Authenticate: DPoP error=\"invalid_token\" for the token, "
-        "\"invalid_dpop_proof\" for the proof): " + "; ".join(found)
+        "\"invalid_dpop_proof\" for the proof): " + listed(found)
     )
 
 
@@ -232,7 +239,7 @@ def test_a_proof_that_proves_nothing_is_401(gateway: Gateway) -> None:
     found = through(gateway, cases, "invalid_dpop_proof")
     assert not found, (
         "a proof must be a dpop+jwt, signed with an asymmetric alg (PROOF_ALGORITHMS) by the public jwk in its "
-        "own header; these reached further than 401 invalid_dpop_proof: " + "; ".join(found)
+        "own header; these reached further than 401 invalid_dpop_proof: " + listed(found)
     )
 
 
@@ -278,8 +285,22 @@ def test_a_proof_for_another_request_or_time_is_401(gateway: Gateway) -> None:
     assert not found, (
         "a proof names one request (htm, htu without query) at one moment (iat within "
         f"[now - {gw.MAX_AGE}, now + {gw.LEEWAY}]); these captured proofs would be good elsewhere or later, "
-        "yet were not refused: " + "; ".join(found)
+        "yet were not refused: " + listed(found)
     )
+
+
+@pytest.mark.task("request")
+def test_iat_as_a_string_is_refused_not_compared(gateway: Gateway) -> None:
+    now = gateway.now()
+    try:
+        gw.check_request(gateway.claims(iat=str(now)), "GET", gateway.url, now)
+    except gw.Refused:
+        return
+    except TypeError:
+        raise AssertionError("iat as a string made check_request crash (TypeError): refuse it (Refused) "
+                             "before comparing: `type(iat) is not int`") from None
+    raise AssertionError("iat as a string passed check_request; PyJWT reads \"1767225600\" as a number, "
+                         "the proof check must not")
 
 
 # --- binding --------------------------------------------------------------------------------------
@@ -308,7 +329,7 @@ def test_a_stolen_token_with_the_thiefs_own_proof_is_401(gateway: Gateway) -> No
     }, "invalid_token")
     assert not found, (
         "the token is bound to alice's key (cnf.jkt = its RFC 7638 thumbprint): a proof by any other key, or "
-        "a token without that binding, must be 401 invalid_token: " + "; ".join(found)
+        "a token without that binding, must be 401 invalid_token: " + listed(found)
     )
 
 
@@ -326,7 +347,7 @@ def test_a_proof_for_another_token_is_401(gateway: Gateway) -> None:
                     "invalid_dpop_proof")
     assert not found, (
         "ath = base64url(SHA-256(the access token)) ties a proof to one token: a proof made for another token "
-        "(or for none) must be 401 invalid_dpop_proof: " + "; ".join(found)
+        "(or for none) must be 401 invalid_dpop_proof: " + listed(found)
     )
 
 
@@ -432,7 +453,7 @@ def test_alice_gets_through_and_the_thief_does_not(gateway: Gateway) -> None:
     found = [f"{name}: {said(resp)}" for name, resp in thief.items() if not refused(resp)]
     assert not found, (
         "a thief holds a copy of alice's token but not her key; with every check in place nothing it can "
-        "send reaches /orders (401, WWW-Authenticate: DPoP, never 500): " + "; ".join(found)
+        "send reaches /orders (401, WWW-Authenticate: DPoP, never 500): " + listed(found)
     )
 
 

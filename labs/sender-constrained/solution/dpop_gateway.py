@@ -1,4 +1,4 @@
-"""Lab 8 — Sender-constrained tokens: the DPoP proof check (RFC 9449) of a small gateway.
+"""Lab 8 — Sender-constrained tokens: the DPoP proof check (RFC 9449) of a gateway.
 
 A bearer token works for whoever holds it: copied from a log, a proxy or a browser
 extension, it is as good as the original. A DPoP-bound token carries `cnf.jkt`, the
@@ -10,10 +10,10 @@ small JWT signed by that key, naming this request and this token.
 
 You write the proof check, one task at a time, in the order the gateway runs it:
 
-* scheme  — the DPoP scheme and exactly one proof header (a token sent as Bearer is refused).
+* scheme  — the DPoP scheme and exactly one proof header (no Bearer).
 * proof   — typ dpop+jwt, an asymmetric alg, a public jwk in the header, its signature.
 * request — htm and htu name this request; iat within the window.
-* binding — ath is the hash of this token; cnf.jkt is the thumbprint of the proof's key.
+* binding — ath is the hash of this token; cnf.jkt the thumbprint of the proof's key.
 * replay  — each jti once, in a cache bounded in size and in time.
 
 Given: the access token's own verification (`jwtlab.verify_token`: signature, issuer,
@@ -69,7 +69,7 @@ class Refused(Exception):
         self.reason, self.message, self.error = reason, message, error
 
 
-# === Task scheme =========================================================================
+# === Task scheme ======================================================================
 
 
 def access_token(authorization: list[str]) -> str:
@@ -98,11 +98,11 @@ def proof_header(values: list[str]) -> str:
     # END SOLUTION
 
 
-# === Given: the access token itself ======================================================
+# === Given: the access token itself ===================================================
 
 
 def token_claims(token: str, now: float) -> dict[str, Any]:
-    """The access token's claims: signed by the issuer, for this audience, not expired."""
+    """The access token's claims: by the issuer, for this audience, not expired."""
     try:
         return verify_token(token, TOKEN_JWKS, issuer=ISSUER, audience=AUDIENCE,
                             algorithms=["ES256"], typ="at+jwt", now=now)
@@ -111,7 +111,7 @@ def token_claims(token: str, now: float) -> dict[str, Any]:
                       "invalid_token") from None
 
 
-# === Task proof ==========================================================================
+# === Task proof =======================================================================
 
 
 def verify_proof(proof: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -136,12 +136,12 @@ def verify_proof(proof: str) -> tuple[dict[str, Any], dict[str, Any]]:
                             options={"verify_iat": False,
                                      "require": ["jti", "htm", "htu", "iat"]})
     except jwt.PyJWTError:
-        raise Refused("dpop_invalid", "The proof does not verify with its jwk.") from None
+        raise Refused("dpop_invalid", "The proof fails with its own jwk.") from None
     return claims, jwk
     # END SOLUTION
 
 
-# === Task request ========================================================================
+# === Task request =====================================================================
 
 
 def check_request(claims: dict[str, Any], method: str, url: str, now: float) -> None:
@@ -151,7 +151,7 @@ def check_request(claims: dict[str, Any], method: str, url: str, now: float) -> 
     if claims["htm"] != method:
         raise Refused("dpop_wrong_request", "The proof is for another method.")
     htu, target = urllib.parse.urlsplit(claims["htu"]), urllib.parse.urlsplit(url)
-    if (htu.scheme, htu.netloc, htu.path) != (target.scheme, target.netloc, target.path):
+    if htu[:3] != target[:3]:  # scheme, host and port, path: not query, fragment
         raise Refused("dpop_wrong_request", "The proof is for another URL.")
     iat = claims["iat"]
     if type(iat) is not int or not now - MAX_AGE <= iat <= now + LEEWAY:
@@ -159,7 +159,7 @@ def check_request(claims: dict[str, Any], method: str, url: str, now: float) -> 
     # END SOLUTION
 
 
-# === Task binding ========================================================================
+# === Task binding =====================================================================
 
 
 def check_binding(claims: dict[str, Any], jwk: dict[str, Any], token: str,
@@ -182,7 +182,7 @@ def check_binding(claims: dict[str, Any], jwk: dict[str, Any], token: str,
     # END SOLUTION
 
 
-# === Task replay =========================================================================
+# === Task replay ======================================================================
 
 
 class JtiCache:
@@ -208,16 +208,16 @@ class JtiCache:
             del self.seen[old]
         if jti in self.seen:
             raise Refused("dpop_replay", "This proof was used before.")
-        if len(self.seen) >= self.max_entries:
+        if iat > self.floor and len(self.seen) >= self.max_entries:
             oldest = min(self.seen, key=self.seen.__getitem__)
             self.floor = max(self.floor, self.seen.pop(oldest))
         if iat <= self.floor:
-            raise Refused("dpop_stale", "The proof is older than the cache can vouch for.")
+            raise Refused("dpop_stale", "Older than the cache can vouch for.")
         self.seen[jti] = iat
         # END SOLUTION
 
 
-# === Given: the pipeline and the app =====================================================
+# === Given: the pipeline and the app ==================================================
 
 
 def authenticate(headers: Headers, method: str, url: str, cache: JtiCache,
