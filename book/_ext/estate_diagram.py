@@ -1,4 +1,5 @@
-"""Build-time pictures of the whole estate for the Part IV chapter page, and of lab 7's estate.
+"""Build-time pictures of the whole estate for the Part IV chapter page, of lab 7's estate and of
+lab 8's DPoP exchange.
 
 Why generate it: the picture is drawn by `jwtlab.diagrams` from the same names the toolkit uses, so it
 cannot drift from the code the way a hand-drawn binary would, needs nothing fetched (the build runs
@@ -18,6 +19,8 @@ from sphinx.application import Sphinx
 OUTPUT = Path("_build") / "diagrams" / "estate.png"
 #: Lab 7's estate, with the hop of each planted flaw, for its lab page.
 LAB7_OUTPUT = Path("_build") / "diagrams" / "secure-the-estate.png"
+#: Lab 8: alice's client and a thief with her token, at the DPoP gateway, as a sequence.
+LAB8_OUTPUT = Path("_build") / "diagrams" / "sender-constrained.png"
 
 
 def draw_estate(path: Path) -> None:
@@ -84,9 +87,40 @@ def draw_lab7_estate(path: Path) -> None:
     plt.close(figure)
 
 
+def draw_lab8_dpop(path: Path) -> None:
+    """Draw lab 8 (labs/sender-constrained/solution/dpop_gateway.py): alice's requests pass, the
+    thief's copies of her token do not, and which check refuses each, at `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jwtlab.diagrams import Arrow, Box, sequence
+
+    actors = [
+        Box("client", "alice's client", 0, 0, kind="client"),
+        Box("thief", "thief", 1, 0, kind="attacker"),
+        Box("gw", "DPoP gateway", 2, 0, kind="edge"),
+        Box("orders", "/orders", 3, 0),
+    ]
+    messages = [
+        Arrow("client", "gw", "DPoP <token> + proof (GET /orders, ath, jti, iat) by her key"),
+        Arrow("gw", "orders", "200: every check passed", style="internal"),
+        Arrow("thief", "gw", "Bearer <stolen token> → 401 (scheme)", style="refused"),
+        Arrow("thief", "gw", "token + a proof by the thief's key → 401 (binding)", style="refused"),
+        Arrow("thief", "gw", "token + alice's captured proof → 401 (replay)", style="refused"),
+        Arrow("thief", "gw", "token + a GET proof on POST /orders → 401 (request)", style="refused"),
+    ]
+    figure = sequence(actors, messages, title="Lab 8: a stolen DPoP-bound token is not enough")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+
+
 def _builder_inited(app: Sphinx) -> None:
     draw_estate(Path(app.srcdir) / OUTPUT)
     draw_lab7_estate(Path(app.srcdir) / LAB7_OUTPUT)
+    draw_lab8_dpop(Path(app.srcdir) / LAB8_OUTPUT)
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

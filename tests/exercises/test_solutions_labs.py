@@ -90,3 +90,38 @@ def test_thumbprint_by_hand_matches_the_toolkit() -> None:
     pem = attacks.self_signed_certificate(keys.p256_key(), common_name="orders")
     assert x5t_s256(pem) == pki.x5t_s256(pem)
     assert len(x5t_s256(pem)) == 43  # 32 bytes of SHA-256 in base64url
+
+
+# --- ex-labs-sender-constrained-1/2: which check refuses the thief, and a full replay cache ---------------
+
+
+def test_the_thiefs_own_proof_and_a_late_replay() -> None:
+    from jwtlab.dpop import jkt_of, make_proof
+
+    gateway = reference("sender-constrained", "dpop_gateway")
+    alice, thief = keys.p256_key("lab8-client"), keys.p256_key("lab8-thief")
+    url, now, token = "http://127.0.0.1:8000/orders", clock.COURSE_NOW, "eyJ.token.sig"
+    bound = {"sub": "alice", "cnf": {"jkt": jkt_of(alice.public_key)}}
+    claims, jwk = gateway.verify_proof(make_proof(thief, "GET", url, now=now, access_token=token))
+    gateway.check_request(claims, "GET", url, now)  # a perfect proof, for this request
+    with pytest.raises(gateway.Refused) as refused:
+        gateway.check_binding(claims, jwk, token, bound)
+    assert (refused.value.reason, refused.value.error) == ("dpop_key_mismatch", "invalid_token")
+    captured, _ = gateway.verify_proof(make_proof(alice, "GET", url, now=now, access_token=token))
+    with pytest.raises(gateway.Refused) as refused:
+        gateway.check_request(captured, "GET", url, now + 70)
+    assert refused.value.reason == "dpop_stale"
+
+
+def test_a_full_replay_cache() -> None:
+    gateway = reference("sender-constrained", "dpop_gateway")
+    cache = gateway.JtiCache(window=65, max_entries=3)
+    for iat in (100, 101, 102):
+        cache.remember(f"j-{iat}", iat, 102)
+    cache.remember("alice", 102, 102)  # accepted: the entry of 100 is forgotten, the floor is 100
+    assert (len(cache), cache.floor) == (3, 100)
+    with pytest.raises(gateway.Refused) as refused:
+        cache.remember("j-100", 100, 102)  # the forgotten proof, replayed
+    assert refused.value.reason == "dpop_stale"
+    cache.remember("fourth", 102, 102)  # forgets 101, floor 101, accepted
+    assert (len(cache), cache.floor) == (3, 101)
