@@ -126,3 +126,18 @@ def test_opaque_access_tokens_through_the_phantom_gateway(phantom: DemoStack) ->
     phantom.clock.advance(31)
     r = orders(phantom, token)
     assert r.status_code == 401 and r.json()["reason"] == "token_inactive"
+
+
+def test_introspection_without_a_cache_refuses_a_revoked_token_at_once() -> None:
+    clock = Clock()
+    idp = IdentityProvider(clock=clock.now, opaque_access_tokens=True)
+    with demo_stack(clock=clock, idp=idp, introspect=True, introspect_cache_seconds=0) as s:
+        token = token_request(s, ALICE).json()["access_token"]
+        assert orders(s, token).status_code == 200
+        assert orders(s, token).status_code == 200
+        assert httpx.post(s.idp_service.url + "/revoke", data={"token": token}, auth=WEB_APP,
+                          timeout=10).status_code == 200
+        r = orders(s, token)  # no cached answer to serve: the very next request is refused
+        assert r.status_code == 401 and r.json()["reason"] == "token_inactive"
+        assert httpx.get(s.gateway.url + "/metrics", timeout=10).json()["introspection"] == {
+            "calls": 3, "cache_hits": 0}

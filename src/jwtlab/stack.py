@@ -63,13 +63,15 @@ def demo_stack(
     jwks_options: dict[str, Any] | None = None,
     ports: dict[str, int] | None = None,
     introspect: bool = False,
+    introspect_cache_seconds: float = 30,
     logout: bool = False,
     **gateway_settings: Any,
 ) -> Iterator[DemoStack]:
     """Start the stack; everything is stopped when the block ends (services first, IdP last).
 
     `introspect`: the gateway introspects opaque tokens at the IdP as its DEMO client "gateway" (the
-    phantom-token mode; pair it with `IdentityProvider(opaque_access_tokens=True)`). `logout`: the IdP
+    phantom-token mode; pair it with `IdentityProvider(opaque_access_tokens=True)`), caching each active
+    answer for at most `introspect_cache_seconds` (0: ask the IdP on every request). `logout`: the IdP
     announces every ended login to the gateway's back-channel logout endpoint.
 
     `ports` pins a port per name (idp, gateway, orders, payments, inventory) so printed commands stay
@@ -84,7 +86,7 @@ def demo_stack(
         started.append(idp_service)
         if introspect:
             gateway_settings.setdefault("phantom", PhantomSettings(
-                idp_service.url + "/introspect", *GATEWAY_CLIENT, max_cache_seconds=30))
+                idp_service.url + "/introspect", *GATEWAY_CLIENT, max_cache_seconds=introspect_cache_seconds))
         if logout:
             gateway_settings.setdefault("logout_audience", GATEWAY_CLIENT[0])
         config = GatewayConfig(issuer=DEMO_ISSUER, jwks_url=idp_service.url + "/.well-known/jwks.json",
