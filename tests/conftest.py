@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +39,30 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section(f"figures measured in this run ({path.stem})")
         for name, figures in json.loads(path.read_text(encoding="utf-8")).items():
             terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+# -- the interop peers (tests/interop_peers.py), one per test module that asks for them --------------
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """oidc-provider on 127.0.0.1, stopped when the module's tests are done."""
+    from interop_peers import OidcProvider
+
+    op = OidcProvider(tmp_path_factory.mktemp("provider") / "provider.log")
+    try:
+        yield op
+    finally:
+        op.close()
+
+
+@pytest.fixture(scope="module")
+def jose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """npm jose in one long-lived Node.js process."""
+    from interop_peers import JosePeer
+
+    peer = JosePeer(tmp_path_factory.mktemp("jose") / "jose.log")
+    try:
+        yield peer
+    finally:
+        peer.close()

@@ -31,27 +31,9 @@ THIEF = keys.p256_key("interop-dpop-thief")  # demo key
 
 
 @pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    op = OidcProvider(tmp_path_factory.mktemp("provider") / "provider.log")
-    try:
-        yield op
-    finally:
-        op.close()
-
-
-@pytest.fixture(scope="module")
 def gateway(provider: OidcProvider) -> Iterator[tuple[Service, Gateway]]:
     with running_gateway(provider) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def jose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosePeer]:
-    peer = JosePeer(tmp_path_factory.mktemp("jose") / "jose.log")
-    try:
-        yield peer
-    finally:
-        peer.close()
 
 
 def bound_token(provider: OidcProvider, alg: str = "ES256", key: keys.DemoKey = CLIENT) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,6 @@ FIGURES = Path(__file__).resolve().parents[1] / "_build" / "figures" / "interop.
 @pytest.fixture(scope="module")
 def pairs() -> dict[str, KeyPair]:
     return key_pairs()
-
-
-@pytest.fixture(scope="module")
-def jose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosePeer]:
-    peer = JosePeer(tmp_path_factory.mktemp("jose") / "jose.log")
-    try:
-        yield peer
-    finally:
-        peer.close()
 
 
 def claims() -> dict[str, Any]:

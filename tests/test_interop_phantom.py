@@ -24,15 +24,6 @@ from jwtlab.verify import verify_token
 pytestmark = pytest.mark.network
 
 
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    op = OidcProvider(tmp_path_factory.mktemp("provider") / "provider.log")
-    try:
-        yield op
-    finally:
-        op.close()
-
-
 def whoami_app() -> FastAPI:
     app = FastAPI()
 

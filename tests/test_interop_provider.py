@@ -45,24 +45,6 @@ def record(name: str, **figures: Any) -> None:
     FIGURES.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    op = OidcProvider(tmp_path_factory.mktemp("provider") / "provider.log")
-    try:
-        yield op
-    finally:
-        op.close()
-
-
-@pytest.fixture(scope="module")
-def jose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JosePeer]:
-    peer = JosePeer(tmp_path_factory.mktemp("jose") / "jose.log")
-    try:
-        yield peer
-    finally:
-        peer.close()
-
-
 def jwks_of(provider: OidcProvider) -> dict[str, Any]:
     r = httpx.get(provider.jwks_url, timeout=10)
     assert r.status_code == 200
