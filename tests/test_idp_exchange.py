@@ -117,6 +117,33 @@ def test_act_chain_across_three_hops(idp: tuple[IdentityProvider, Service]) -> N
     assert info.value.reason == "audience"
 
 
+def test_a_logout_reaches_exchanged_tokens_and_stops_new_exchanges(idp: tuple[IdentityProvider, Service]) -> None:
+    """The exchanged token keeps the login's `sid`: once alice logs out, introspection calls every hop's
+    token inactive, and neither her token nor one obtained from it can be exchanged again."""
+    _, service = idp
+    resp = token_request(service, {"grant_type": "password", "username": "alice", "password": "alice-demo-password",
+                                   "audience": "orders-api", "scope": CHAIN_SCOPE}, auth=("shop", "shop-demo-secret"))
+    login = resp.json()
+    to_payments = exchange(service, "orders-api", login["access_token"], "payments-api").json()["access_token"]
+    sid = verified(service, login["access_token"], "orders-api")["sid"]
+    assert verified(service, to_payments, "payments-api")["sid"] == sid
+
+    def active(token: str) -> bool:
+        answer = httpx.post(service.url + "/introspect", data={"token": token}, timeout=5,
+                            auth=("orders-api", "orders-api-demo-secret"))
+        return bool(answer.json()["active"])
+
+    assert active(to_payments)
+    revoked = httpx.post(service.url + "/revoke", data={"token": login["refresh_token"]}, timeout=5,
+                         auth=("shop", "shop-demo-secret"))
+    assert revoked.status_code == 200
+    assert not active(login["access_token"]) and not active(to_payments)
+    for client, subject, audience in (("orders-api", login["access_token"], "payments-api"),
+                                      ("payments-api", to_payments, "ledger-api")):
+        resp = exchange(service, client, subject, audience, scope="ledger:write")
+        assert resp.status_code == 400 and resp.json()["reason"] == "token_inactive", resp.json().get("reason")
+
+
 def test_only_an_audience_of_the_subject_token_may_exchange_it(idp: tuple[IdentityProvider, Service]) -> None:
     _, service = idp
     user = user_token(service)

@@ -215,7 +215,11 @@ def exchange_claims(
             raise ExchangeError("invalid_request", f"The delegation chain is already {len(earlier)} actors deep.",
                                 reason="act")
         act["act"] = subject["act"]
+    # The login travels with the user: a logout (the issuer ends `sid`) then reaches every hop's token too.
+    sid = subject.get("sid")
+    login = {"sid": sid} if isinstance(sid, str) and 0 < len(sid) <= 128 else {}
     return {
+        **login,
         "iss": issuer,
         "sub": subject["sub"],
         "aud": target.audience,

@@ -268,10 +268,15 @@ class IdentityProvider:
         """RFC 8693 for an authenticated client: `jwtlab.exchange`'s rules, the IdP's key, issuer and JWKS.
 
         The subject token must come from this IdP (checked against its current JWKS, so a revoked key's
-        tokens cannot be exchanged) and name `client` in its `aud`; the new token's audience is one of
-        `resources`, its scope at most what the subject held and that audience accepts.
+        tokens cannot be exchanged), still be active (not revoked, its login not ended) and name `client` in
+        its `aud`; the new token's audience is one of `resources`, its scope at most what the subject held and
+        that audience accepts, and it keeps the subject's `sid`, so that ending the login ends it too.
         """
         assert self.rotation is not None
+        # A token of an ended login (logout, detected reuse) or a revoked token must not buy a fresh one.
+        subject = self.verified_access_token(form.get("subject_token", ""))
+        if subject is not None and not self.access_token_active(subject):
+            raise OAuthError("invalid_request", "The subject token is no longer active.", reason="token_inactive")
         # Built per request (cheap: no client registry, no key material of its own) so that it always signs
         # with the key the rotation says is current and trusts exactly the JWKS published right now.
         sts = SecurityTokenService(
