@@ -64,6 +64,37 @@ def test_a_token_request_with_a_proof_gets_a_token_bound_to_its_key(stack: DemoS
         stack.idp_service.url + "/.well-known/openid-configuration", timeout=10).json()
 
 
+def test_a_public_clients_refresh_token_is_bound_to_its_dpop_key(stack: DemoStack) -> None:
+    """RFC 9449 §5: the refresh token of a public client (course-cli, no secret) works only with a proof
+    by the key it was issued for. A thief's copy is refused as `wrong_key` with no proof or another key's,
+    even once spent, and cannot trigger reuse detection to end alice's login."""
+
+    def public(data: dict[str, str], proof: str | None) -> httpx.Response:
+        headers = {"DPoP": proof} if proof else {}
+        return httpx.post(stack.idp_service.url + "/token", data={**data, "client_id": "course-cli"},
+                          headers=headers, timeout=10)
+
+    thief_key = keys.p256_key("idp-edge-thief")  # demo key
+    login = public(ALICE, token_proof(stack))
+    assert login.status_code == 200, login.text
+    first = login.json()["refresh_token"]
+    refresh = {"grant_type": "refresh_token", "refresh_token": first}
+    assert public(refresh, None).json()["reason"] == "wrong_key"
+    assert public(refresh, token_proof(stack, thief_key)).json()["reason"] == "wrong_key"
+    renewed = public(refresh, token_proof(stack))
+    assert renewed.status_code == 200, renewed.text
+    claims = jwt.decode(renewed.json()["access_token"], options={"verify_signature": False})
+    assert claims["cnf"]["jkt"] == jkt_of(CLIENT_KEY.public_key)
+    # The spent first token, replayed by the thief without the key: refused, and the login lives on.
+    assert public(refresh, token_proof(stack, thief_key)).json()["reason"] == "wrong_key"
+    again = public({"grant_type": "refresh_token", "refresh_token": renewed.json()["refresh_token"]},
+                   token_proof(stack))
+    assert again.status_code == 200, again.json().get("reason")
+    # Without a proof at login, the public client's refresh token is not bound (nothing to bind it to).
+    plain = public(ALICE, None).json()["refresh_token"]
+    assert public({"grant_type": "refresh_token", "refresh_token": plain}, None).status_code == 200
+
+
 def test_bad_proofs_at_the_token_endpoint_are_400_invalid_dpop_proof(stack: DemoStack) -> None:
     captured = token_proof(stack)
     assert token_request(stack, ALICE, captured).status_code == 200

@@ -80,6 +80,26 @@ def test_a_token_of_another_client_fails_and_cannot_revoke_the_family() -> None:
     assert tokens.family_active(grant.family_id) and tokens.rotate(second, "web-app")
 
 
+def test_a_dpop_bound_family_rotates_only_with_its_key() -> None:
+    """RFC 9449 §5: without the bound key's proof (jkt) a token is `wrong_key` — before reuse detection,
+    so a thief replaying a spent copy without the key cannot end the real client's login."""
+    tokens, _ = store()
+    first = tokens.issue("course-cli", "alice", SCOPE, jkt="alice-key-thumbprint")
+    with pytest.raises(RefreshError) as info:
+        tokens.rotate(first, "course-cli")
+    assert info.value.reason == "wrong_key"
+    with pytest.raises(RefreshError) as info:
+        tokens.rotate(first, "course-cli", jkt="thief-key-thumbprint")
+    assert info.value.reason == "wrong_key"
+    second, grant = tokens.rotate(first, "course-cli", jkt="alice-key-thumbprint")
+    assert grant.jkt == "alice-key-thumbprint"
+    with pytest.raises(RefreshError) as info:  # the spent first token, without the key: no alarm, no revocation
+        tokens.rotate(first, "course-cli", jkt="thief-key-thumbprint")
+    assert info.value.reason == "wrong_key" and tokens.family_active(grant.family_id)
+    tokens.rotate(second, "course-cli", jkt="alice-key-thumbprint")
+    unbound = tokens.issue("course-cli", "alice", SCOPE)
+    tokens.rotate(unbound, "course-cli", jkt="any-key")  # an unbound family ignores the proof
+
 @pytest.mark.parametrize("token", ["", "x" * 43, "not a token", "é" * 43, "A" * 100_000, None, 42, b"bytes"])
 def test_anything_else_is_unknown(token: object) -> None:
     tokens, _ = store()

@@ -388,7 +388,10 @@ class IdentityProvider:
         # A login starts a refresh-token family; its id is the access tokens' `sid`, so that revoking the
         # family (logout, detected reuse) also makes introspection call its access tokens inactive.
         assert self.refresh_tokens is not None
-        refresh = self.refresh_tokens.issue(client.client_id, sub, scope, audience=tuple(audiences))
+        # A public client's refresh token is bound to its DPoP key, if it proved one (RFC 9449 §5); a
+        # confidential client's is already bound to the client's own authentication.
+        jkt = None if client.confidential else _DPOP_JKT.get()
+        refresh = self.refresh_tokens.issue(client.client_id, sub, scope, audience=tuple(audiences), jkt=jkt)
         family = self.refresh_tokens.grant_of(refresh)
         assert family is not None
         token = self.issue(sub, aud, scope, client_id=client.client_id, extra={"sid": family.family_id})
@@ -420,7 +423,7 @@ class IdentityProvider:
         if current is not None and current.client_id == client.client_id:
             self._refresh_target(current, form, audiences)
         try:
-            new_refresh, grant = self.refresh_tokens.rotate(token, client.client_id)
+            new_refresh, grant = self.refresh_tokens.rotate(token, client.client_id, jkt=_DPOP_JKT.get())
         except RefreshError as exc:
             raise OAuthError(exc.error, exc.description, reason=exc.reason) from None
         aud, scope = self._refresh_target(grant, form, audiences)  # same family, same (passing) answer

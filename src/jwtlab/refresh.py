@@ -45,6 +45,7 @@ REFRESH_REASONS: dict[str, str] = {
     "revoked": "The token's family was revoked (logout, revocation request, or detected reuse).",
     "expired": "The token was idle too long, or its family reached its absolute lifetime.",
     "reused": "The token was already used: the family is now revoked (possible theft).",
+    "wrong_key": "The token is bound to a DPoP key (RFC 9449 §5): send a proof signed by that key.",
 }
 
 _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -78,6 +79,7 @@ class RefreshGrant:
     issued_at: float
     expires_at: float
     family_expires_at: float
+    jkt: str | None = None  #: the DPoP key thumbprint every use must prove (None: not bound)
 
 
 @dataclass
@@ -93,6 +95,7 @@ class _Family:
     current_issued: float
     used: set[str] = field(default_factory=set)  # hashes of retired tokens: presenting one is a reuse
     revoked: bool = False
+    jkt: str | None = None  # DPoP key thumbprint the family is bound to (public clients, RFC 9449 §5)
 
     def idle_deadline(self, idle: float) -> float:
         return min(self.current_issued + idle, self.expires_at)
@@ -153,11 +156,15 @@ class RefreshTokens:
 
     # -- issuing and rotating ------------------------------------------------------------------
 
-    def issue(self, client_id: str, subject: str, scope: str, *, audience: tuple[str, ...] = ()) -> str:
+    def issue(
+        self, client_id: str, subject: str, scope: str, *, audience: tuple[str, ...] = (), jkt: str | None = None
+    ) -> str:
         """Start a family (one login) and return its first refresh token.
 
         `audience` is optional: the resources the login was for, so a refresh request that names none
-        can get an access token for the same ones (and one that names others can be refused).
+        can get an access token for the same ones (and one that names others can be refused). `jkt` binds
+        the whole family to a DPoP key: a public client's refresh token is then worthless without the
+        private key, as RFC 9449 §5 requires, and a copy of it is not even worth a reuse alarm.
         """
         with self._lock:
             now = self._now()
@@ -171,18 +178,20 @@ class RefreshTokens:
             family_id = secrets.token_urlsafe(16)
             token, digest = self._new_token()
             family = _Family(family_id, client_id, subject, scope, tuple(audience), now,
-                             now + self.absolute_lifetime, digest, now)
+                             now + self.absolute_lifetime, digest, now, jkt=jkt)
             self._families[family_id] = family
             self._index[digest] = family_id
         log.info("refresh family started sid=%s client=%s sub=%s", family_id, client_id, subject)
         return token
 
-    def rotate(self, token: str, client_id: str) -> tuple[str, RefreshGrant]:
+    def rotate(self, token: str, client_id: str, *, jkt: str | None = None) -> tuple[str, RefreshGrant]:
         """Use a refresh token once: return its successor and what it grants, or raise `RefreshError`.
 
         The checks run in an order that leaks nothing to the wrong party: a token of another client is
         `wrong_client` whatever state its family is in, and that client cannot revoke the family. Only
-        the client the family belongs to can trigger reuse detection.
+        the client the family belongs to can trigger reuse detection, and of a DPoP-bound family only a
+        request whose proof key (`jkt`, its verified thumbprint) is the family's: anyone else is
+        `wrong_key`, so a thief holding a copy cannot even end the login by replaying it.
         """
         with self._lock:
             now = self._now()
@@ -191,6 +200,8 @@ class RefreshTokens:
                 raise self._refuse("unknown", None, client_id)
             if family.client_id != client_id:
                 raise self._refuse("wrong_client", family, client_id)
+            if family.jkt is not None and jkt != family.jkt:
+                raise self._refuse("wrong_key", family, client_id)
             if family.revoked:
                 raise self._refuse("revoked", family, client_id)
             if now >= family.expires_at:
@@ -291,7 +302,7 @@ class RefreshTokens:
     def _grant(self, family: _Family) -> RefreshGrant:
         return RefreshGrant(family.family_id, family.client_id, family.subject, family.scope,
                             family.audience, family.current_issued, family.idle_deadline(self.idle_lifetime),
-                            family.expires_at)
+                            family.expires_at, family.jkt)
 
     def _refuse(
         self, reason: str, family: _Family | None, client_id: str, description: str | None = None
