@@ -93,3 +93,23 @@ def test_token_problems_get_401_and_only_server_problems_get_5xx(root: Path) -> 
     token_errors = {name for name in pyjwt if issubclass(getattr(jwt.exceptions, name), jwt.InvalidTokenError)}
     assert all(pyjwt[name] == "401" for name in token_errors), "every InvalidTokenError subclass is a 401"
     assert pyjwt["PyJWKClientConnectionError"] == "503" and pyjwt["PyJWKSetError"] == "503"
+
+
+def table_codes(root: Path, heading: str) -> list[str]:
+    """The first-column codes of the table under a level-2 heading of the catalogue."""
+    text = (root / "book" / "errors" / "catalogue.md").read_text(encoding="utf-8")
+    part = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([a-z_]+)` \|", part, re.MULTILINE)
+
+
+def test_every_refresh_grant_reason_is_in_the_catalogue(root: Path) -> None:
+    from jwtlab.refresh import REFRESH_REASONS
+
+    assert table_codes(root, "When the token endpoint refuses a refresh token") == list(REFRESH_REASONS)
+
+
+def test_the_gateways_revocation_reasons_are_the_ones_it_raises(root: Path) -> None:
+    source = (root / "src" / "jwtlab" / "gateway.py").read_text(encoding="utf-8")
+    codes = table_codes(root, "When the gateway says a token was taken back")
+    assert codes == ["session_ended", "token_inactive", "introspection_unavailable"]
+    assert all(f'"{code}"' in source for code in codes)
