@@ -251,8 +251,11 @@ class SecurityTokenService:
         lifetime: int = 300,
         token_endpoint: str | None = None,
         algorithms: tuple[str, ...] = ("EdDSA", "ES256", "RS256", "PS256"),
+        subject_active: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.issuer = issuer
+        #: Asked with the verified subject claims: False refuses the exchange (revoked, or its login ended).
+        self.subject_active = subject_active
         self.key = key or demo_keys.ed25519_key("sts")
         self.clients = dict(clients)
         self.targets = dict(targets)
@@ -326,14 +329,18 @@ class SecurityTokenService:
         if not isinstance(unverified_iss, str) or unverified_iss not in self.trusted:
             raise ExchangeError("invalid_request", "The subject_token comes from an untrusted issuer.", reason="issuer")
         try:
-            return verify_token(token, self.trusted[unverified_iss], issuer=unverified_iss, audience=client_id,
-                                algorithms=self.algorithms, typ="at+jwt", now=self.clock.now())
+            claims = verify_token(token, self.trusted[unverified_iss], issuer=unverified_iss, audience=client_id,
+                                  algorithms=self.algorithms, typ="at+jwt", now=self.clock.now())
         except TokenRejected as exc:
             if exc.reason == "audience":
                 description = f"The requesting client {client_id!r} is not an audience of the subject_token."
             else:
                 description = f"The subject_token is not acceptable: {exc.message}"
             raise ExchangeError("invalid_request", description, reason=exc.reason) from None
+        # A token of an ended login (logout, detected reuse) or a revoked token must not buy a fresh one.
+        if self.subject_active is not None and not self.subject_active(claims):
+            raise ExchangeError("invalid_request", "The subject token is no longer active.", reason="token_inactive")
+        return claims
 
     def exchange(self, form: Mapping[str, list[str]], client_id: str, client_cert: bytes | None = None) -> dict[str, Any]:
         """Handle an authenticated token-exchange request; return the RFC 8693 §2.2.1 response body.

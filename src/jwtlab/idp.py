@@ -273,17 +273,13 @@ class IdentityProvider:
         that audience accepts, and it keeps the subject's `sid`, so that ending the login ends it too.
         """
         assert self.rotation is not None
-        # A token of an ended login (logout, detected reuse) or a revoked token must not buy a fresh one.
-        subject = self.verified_access_token(form.get("subject_token", ""))
-        if subject is not None and not self.access_token_active(subject):
-            raise OAuthError("invalid_request", "The subject token is no longer active.", reason="token_inactive")
         # Built per request (cheap: no client registry, no key material of its own) so that it always signs
         # with the key the rotation says is current and trusts exactly the JWKS published right now.
         sts = SecurityTokenService(
             issuer=self.issuer, clients={}, key=self.rotation.signing_key(self.clock()),
             targets={aud: TargetService(aud, scopes) for aud, scopes in self.resources.items()},
             trusted_issuers={self.issuer: self.jwks()}, clock=_ClockView(self.clock), lifetime=self.token_lifetime,
-            token_endpoint=self.token_endpoint,
+            token_endpoint=self.token_endpoint, subject_active=self.access_token_active,
         )
         multi = {name: [value] for name, value in form.items() if not name.startswith("client_")}
         multi["audience"] = audiences  # the IdP names its resources; `resource=` carries the same names here
