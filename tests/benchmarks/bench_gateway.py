@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -30,8 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-
+from report import write_figures
 
 # -- servers, each in its own process -------------------------------------------------------------
 
@@ -301,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                "jwks_fetches_per_10k": per_10k, "errors": errors, "jwks_verifications_per_s": {
                    "EdDSA cached": cached, "EdDSA uncached": uncached, "RS256 cached": rs_cached,
                    "RS256 uncached": rs_uncached}}
-    out = ROOT / "_build" / "figures" / "bench_gateway.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures("bench_gateway", figures)
     return 1 if errors else 0
 
 

@@ -25,23 +25,21 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jwt
+from report import print_table, write_figures
 
 from jwtlab.clock import COURSE_NOW, DEMO_ISSUER
 from jwtlab.dpop import DpopVerifier, ReplayCache, jkt_of, make_proof
 from jwtlab.keys import ed25519_key, jwks, p256_key
 from jwtlab.verify import verify_token
 
-ROOT = Path(__file__).resolve().parents[2]
 WINDOW = 65.0  #: DpopVerifier's default max_age 60 s + leeway 5 s
 BOUND = 100_000  #: DpopVerifier's default max_entries
 
@@ -97,7 +95,7 @@ def probe_after_flood(rate: int, seconds: int) -> dict[str, str | None]:
     now = COURSE_NOW + seconds - 1
     return {
         "replay of the newest flood proof": cache.remember(f"flood-{seconds - 1}-{rate - 1}", now, now),
-        "replay of the first flood proof (forgotten)": cache.remember("flood-0-0", COURSE_NOW, now),
+        "replay of the oldest flood proof": cache.remember("flood-0-0", COURSE_NOW, now),
         "an honest proof made now": cache.remember("honest-1", now + 1, now + 1),
     }
 
@@ -125,14 +123,6 @@ def proof_costs(n: int) -> dict[str, float]:
     return {"verify_token": statistics.median(token_us), "DpopVerifier.verify": statistics.median(proof_us)}
 
 
-def table(rows: list[tuple[str, ...]], right: set[int]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        print("  ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=int, default=10_000, help="unique jtis per second of course time")
@@ -150,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         held, mb = memory[name]
         rows.append((name, f"{held:,}", f"{mb:,.1f}", f"{mb / memory[base][1]:.2f}×", f"{speed[name]:.2f}",
                      f"{speed[name] / speed[base]:.2f}×"))
-    table(rows, right={1, 2, 3, 4, 5})
+    print_table(rows, right={1, 2, 3, 4, 5})
 
     probes = probe_after_flood(args.rate, args.seconds)
     print("\nthe bounded cache after the flood:")
@@ -172,9 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "after_flood": {p: a or "accepted" for p, a in probes.items()},
         "microseconds_per_request": {n: round(v, 1) for n, v in costs.items()},
     }
-    out = ROOT / "_build" / "figures" / "bench_replay_cache.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures("bench_replay_cache", figures)
     return 0
 
 

@@ -30,22 +30,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
+from report import print_table, write_figures
 
 from jwtlab.clock import Clock
 from jwtlab.idp import IdentityProvider
 from jwtlab.stack import DemoStack, demo_stack
-
-ROOT = Path(__file__).resolve().parents[2]
 
 WEB_APP = ("web-app", "web-app-demo-secret")  # DEMO client secret (jwtlab.idp.DEMO_CLIENTS)
 ALICE = {"grant_type": "password", "username": "alice", "password": "alice-demo-password",  # DEMO password
@@ -152,14 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, window in windows.items():
         rows.append((name, *describe(window), window.reason, f"{median[name]:,.0f}",
                      f"{median[name] / base:.2f}×"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print(f"alice logs out at t = t0 + {REVOKE_AFTER} s; access tokens live 300 s (gateway leeway 60 s);")
     print(f"cost: {args.reps} interleaved reps × {args.requests} requests, median; ratio to the first row\n")
-    for i, row in enumerate(rows):
-        cells = zip(row, widths, strict=True)
-        print("  ".join(f"{v:<{w}}" if j in (0, 3) else f"{v:>{w}}" for j, (v, w) in enumerate(cells)))
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    print_table(rows, right={1, 2, 4, 5})
     figures = {
         "revoked_after_login_s": REVOKE_AFTER,
         "windows": {name: asdict(w) for name, w in windows.items()},
@@ -167,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_to_short_lifetime": {name: round(v / base, 3) for name, v in median.items()},
         "reps": args.reps, "requests": args.requests,
     }
-    out = ROOT / "_build" / "figures" / "bench_revocation.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
+    write_figures("bench_revocation", figures)
     return 0
 
 
