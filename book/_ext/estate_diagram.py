@@ -23,13 +23,25 @@ LAB7_OUTPUT = Path("_build") / "diagrams" / "secure-the-estate.png"
 LAB8_OUTPUT = Path("_build") / "diagrams" / "sender-constrained.png"
 
 
-def draw_estate(path: Path) -> None:
-    """Draw every service of Part IV and the token that crosses each arrow, as a PNG at `path`."""
+def _headless() -> None:
+    """No display during a build: matplotlib's Agg backend, chosen before anything imports pyplot."""
     import matplotlib
 
-    matplotlib.use("Agg")  # no display during a build
+    matplotlib.use("Agg")
+
+
+def _save(figure: Any, path: Path) -> None:
+    """Write a finished figure as a PNG at `path` and release its memory."""
     import matplotlib.pyplot as plt
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+
+
+def draw_estate(path: Path) -> None:
+    """Draw every service of Part IV and the token that crosses each arrow, as a PNG at `path`."""
+    _headless()
     from jwtlab.diagrams import Arrow, Box, architecture
 
     boxes = [
@@ -51,18 +63,12 @@ def draw_estate(path: Path) -> None:
         Arrow("sts", "chain", "cnf-bound token", style="internal"),
     ]
     figure = architecture(boxes, arrows, title="The whole estate: who calls whom, with which token")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def draw_lab7_estate(path: Path) -> None:
     """Draw lab 7's estate (labs/secure-the-estate/solution/estate.py) and where each flaw sits, at `path`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    _headless()
     from jwtlab.diagrams import Arrow, Box, architecture
 
     boxes = [
@@ -82,19 +88,13 @@ def draw_lab7_estate(path: Path) -> None:
         Arrow("direct", "payments", "aud orders", style="refused"),
     ]
     figure = architecture(boxes, arrows, title="Lab 7: the estate and where each flaw sits")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def draw_lab8_dpop(path: Path) -> None:
     """Draw lab 8 (labs/sender-constrained/solution/dpop_gateway.py): alice's requests pass, the
     thief's copies of her token do not, and which check refuses each, at `path`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    _headless()
     from jwtlab.diagrams import Arrow, Box, sequence
 
     actors = [
@@ -112,9 +112,7 @@ def draw_lab8_dpop(path: Path) -> None:
         Arrow("thief", "gw", "token + a GET proof on POST /orders → 401 (request)", style="refused"),
     ]
     figure = sequence(actors, messages, title="Lab 8: a stolen DPoP-bound token is not enough")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def _builder_inited(app: Sphinx) -> None:
